@@ -1,0 +1,520 @@
+/*
+ * api — routing, held replies and the once-per-loop-turn queue pass and group commit.
+ *
+ * Owns: struct api (fleet, jobs, held replies), the route table, the uv_check_t/uv_idle_t.
+ * Never: answers a request that changed state before store_commit returned 0; keeps a
+ * reply for a connection past the turn it was made in.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "place.h"
+#include "store.h"
+
+/* ---------------- replies ---------------- */
+
+void api_fail(struct ctx *c, int code)
+{
+	if (c->err.code == 0)
+		err_set(&c->err, code, NULL, "internal error (%d)", code);
+	c->status = err_http_status(c->err.code);
+	json_decref(c->body);
+	c->body = NULL;
+}
+
+void api_ok(struct ctx *c, int status, json_t *body)
+{
+	json_decref(c->body);
+	if (!body) {
+		err_set(&c->err, -ENOMEM, NULL, "out of memory");
+		c->status = 503;
+		c->body = NULL;
+		return;
+	}
+	c->status = status;
+	c->body = body;
+}
+
+static void send_reply(struct http_conn *conn, int status, const char *headers, char *body,
+		       size_t len)
+{
+	http_conn_respond(conn, status, headers && *headers ? headers : NULL, body, len);
+}
+
+static char *error_body(int code, const char *field, const char *msg, size_t *len)
+{
+	struct err e;
+	err_set(&e, code, field, "%s", msg);
+	return codec_error_body(&e, len);
+}
+
+/* ---------------- query strings ---------------- */
+
+static int unhex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode [s, s+n) into out (size cap); false on bad escapes or overflow. */
+static bool decode_component(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '+') {
+			ch = ' ';
+		} else if (ch == '%') {
+			if (i + 2 >= n)
+				return false;
+			int h = unhex(s[i + 1]), l = unhex(s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return false;
+			ch = (char)(h * 16 + l);
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return false;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+static int parse_query(struct ctx *c)
+{
+	const char *s = c->req->query;
+	while (s && *s) {
+		const char *amp = strchr(s, '&');
+		size_t len = amp ? (size_t)(amp - s) : strlen(s);
+		const char *eq = memchr(s, '=', len);
+		size_t klen = eq ? (size_t)(eq - s) : len;
+		if (len > 0) {
+			if (c->q.n == API_MAX_QUERY)
+				return err_set(&c->err, ERR_MALFORMED, NULL, "too many query parameters");
+			if (!decode_component(s, klen, c->q.key[c->q.n], sizeof(c->q.key[0])) ||
+			    !decode_component(eq ? eq + 1 : s + len, eq ? len - klen - 1 : 0,
+					      c->q.val[c->q.n], sizeof(c->q.val[0])))
+				return err_set(&c->err, ERR_MALFORMED, NULL,
+					       "query string is malformed or too long");
+			c->q.n++;
+		}
+		s = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+const char *api_query(const struct ctx *c, const char *key)
+{
+	for (uint32_t i = 0; i < c->q.n; i++)
+		if (strcmp(c->q.key[i], key) == 0)
+			return c->q.val[i];
+	return NULL;
+}
+
+int api_query_check(struct ctx *c, const char *const *allowed)
+{
+	for (uint32_t i = 0; i < c->q.n; i++) {
+		bool ok = false;
+		for (const char *const *a = allowed; a && *a && !ok; a++)
+			ok = strcmp(*a, c->q.key[i]) == 0;
+		if (!ok)
+			return err_set(&c->err, ERR_MALFORMED, c->q.key[i], "unknown query parameter");
+	}
+	return 0;
+}
+
+int api_query_uint(struct ctx *c, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char *v = api_query(c, key);
+	char *end;
+	if (!v)
+		return 1;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (!*v || *end || errno || *v == '-' || x < min || x > max)
+		return err_set(&c->err, ERR_INVALID, key, "must be an integer between %llu and %llu",
+			       (unsigned long long)min, (unsigned long long)max);
+	*out = x;
+	return 0;
+}
+
+/* ---------------- users ---------------- */
+
+const char *api_user_name(struct api *a, uint32_t uid)
+{
+	static char fallback[16];
+	uint32_t idx;
+	char key[16];
+	snprintf(key, sizeof(key), "%u", uid);
+	if (hmap_get_str(&a->user_names, key, &idx))
+		return a->names[idx];
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	const char *name = key;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		name = res->pw_name;
+	char *copy = strdup(name);
+	char **n = realloc(a->names, (a->nnames + 1) * sizeof(*n));
+	if (!copy || !n) {
+		free(copy);
+		if (n)
+			a->names = n;
+		snprintf(fallback, sizeof(fallback), "%u", uid);
+		return fallback;
+	}
+	a->names = n;
+	a->names[a->nnames] = copy;
+	if (hmap_put_str(&a->user_names, key, a->nnames) < 0) {
+		free(copy);
+		snprintf(fallback, sizeof(fallback), "%u", uid);
+		return fallback;
+	}
+	return a->names[a->nnames++];
+}
+
+/* ---------------- persistence glue ---------------- */
+
+int api_persist_job(struct api *a, const struct job *j, bool with_placement)
+{
+	int rc = store_put_job(a->store, &a->fleet, j, with_placement);
+	/* node states may have moved (draining → drained on release) */
+	for (uint32_t i = 0; rc == 0 && i < j->nplaced; i++)
+		rc = store_put_node_state(a->store, &a->fleet, j->placement[i].node);
+	return rc;
+}
+
+static int on_placed(void *ud, struct job *j)
+{
+	struct api *a = ud;
+	return api_persist_job(a, j, true);
+}
+
+/* ---------------- routing ---------------- */
+
+static void health(struct ctx *c)
+{
+	struct api *a = c->a;
+	uint64_t njobs = a->jobs.next_id - 1;
+	json_t *o = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "status", "ok", "version",
+			      JOULE_VERSION, "leader", store_is_leader(a->store), "jobs",
+			      (json_int_t)njobs, "pending", (json_int_t)a->jobs.npending, "nodes",
+			      (json_int_t)a->fleet.nnodes, "devices", (json_int_t)a->fleet.ndevices,
+			      "models", (json_int_t)a->fleet.nmodels);
+	api_ok(c, 200, o);
+}
+
+static void method_not_allowed(struct ctx *c, const char *allow)
+{
+	snprintf(c->headers, sizeof(c->headers), "Allow: %s\r\n", allow);
+	err_set(&c->err, ERR_METHOD, NULL, "%s is not allowed here; allowed: %s",
+		c->req->method_name, allow);
+	api_fail(c, ERR_METHOD);
+}
+
+/* Split "/v1/a/b/c" into at most 4 segments; false when it does not start with /v1. */
+static bool split_path(const char *path, char seg[4][128], int *n)
+{
+	*n = 0;
+	if (strncmp(path, "/v1/", 4) != 0)
+		return false;
+	const char *s = path + 4;
+	while (*s) {
+		const char *slash = strchr(s, '/');
+		size_t len = slash ? (size_t)(slash - s) : strlen(s);
+		if (len == 0 || len >= 128 || *n == 4)
+			return false;
+		memcpy(seg[*n], s, len);
+		seg[*n][len] = '\0';
+		(*n)++;
+		s += len;
+		if (*s == '/')
+			s++;
+	}
+	return *n > 0;
+}
+
+static void route(struct ctx *c)
+{
+	const int m = c->req->method;
+	char seg[4][128];
+	int n;
+
+	if (parse_query(c) < 0) {
+		api_fail(c, c->err.code);
+		return;
+	}
+	if (!split_path(c->req->path, seg, &n))
+		goto not_found;
+	if (n == 1 && strcmp(seg[0], "health") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return health(c);
+	}
+	if (n == 1 && strcmp(seg[0], "fleet") == 0) {
+		if (m == HTTP_GET)
+			return api_fleet_get(c);
+		if (m == HTTP_POST)
+			return api_fleet_post(c);
+		return method_not_allowed(c, "GET, POST");
+	}
+	if (n == 1 && strcmp(seg[0], "models") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_models_get(c);
+	}
+	if (n <= 2 && strcmp(seg[0], "domains") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_domains_get(c, n == 2 ? seg[1] : NULL);
+	}
+	if (n <= 2 && strcmp(seg[0], "nodes") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_nodes_get(c, n == 2 ? seg[1] : NULL);
+	}
+	if (n == 3 && strcmp(seg[0], "nodes") == 0 &&
+	    (strcmp(seg[2], "drain") == 0 || strcmp(seg[2], "resume") == 0)) {
+		if (m != HTTP_POST)
+			return method_not_allowed(c, "POST");
+		return api_node_action(c, seg[1], seg[2]);
+	}
+	if (n == 1 && strcmp(seg[0], "devices") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_devices_get(c);
+	}
+	if (n == 1 && strcmp(seg[0], "jobs") == 0) {
+		if (m == HTTP_GET)
+			return api_jobs_get(c, NULL);
+		if (m == HTTP_POST)
+			return api_jobs_post(c);
+		return method_not_allowed(c, "GET, POST");
+	}
+	if (n == 2 && strcmp(seg[0], "jobs") == 0) {
+		if (m == HTTP_GET)
+			return api_jobs_get(c, seg[1]);
+		if (m == HTTP_DELETE)
+			return api_jobs_delete(c, seg[1]);
+		return method_not_allowed(c, "GET, DELETE");
+	}
+not_found:
+	err_set(&c->err, ERR_NOT_FOUND, NULL, "no route %s %s", c->req->method_name, c->req->path);
+	api_fail(c, ERR_NOT_FOUND);
+}
+
+static int hold(struct api *a, struct http_conn *conn, int status, const char *headers,
+		char *body, size_t len)
+{
+	if (a->nheld == a->held_cap) {
+		uint32_t ncap = a->held_cap ? a->held_cap * 2 : 64;
+		struct held_reply *h = realloc(a->held, ncap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		a->held = h;
+		a->held_cap = ncap;
+	}
+	struct held_reply *h = &a->held[a->nheld++];
+	h->conn = conn;
+	h->status = status;
+	h->body = body;
+	h->len = len;
+	snprintf(h->headers, sizeof(h->headers), "%s", headers ? headers : "");
+	return 0;
+}
+
+void api_handle(void *ud, struct http_conn *conn, const struct http_request *req)
+{
+	struct api *a = ud;
+	struct ctx c = {.a = a, .req = req, .now = (int64_t)time(NULL)};
+	char *body = NULL;
+	size_t len = 0;
+
+	route(&c);
+	if (c.body) {
+		body = codec_dump(c.body, &len);
+		c.body = NULL;
+		if (!body) {
+			c.status = 503;
+			err_set(&c.err, -ENOMEM, NULL, "out of memory");
+		}
+	}
+	if (c.status == 0 || c.status >= 400) {
+		free(body);
+		if (c.err.code == 0)
+			err_set(&c.err, -EIO, NULL, "internal error");
+		c.status = err_http_status(c.err.code);
+		body = codec_error_body(&c.err, &len);
+	}
+	/* While a batch is open every reply waits for its commit: it may show that batch. */
+	if (store_batch_open(a->store) && hold(a, conn, c.status, c.headers, body, len) == 0)
+		return;
+	if (store_batch_open(a->store)) {
+		/* could not hold: refuse rather than acknowledge before the commit */
+		free(body);
+		body = error_body(ERR_UNAVAILABLE, NULL, "out of memory", &len);
+		c.status = 503;
+	}
+	send_reply(conn, c.status, c.headers, body, len);
+}
+
+/* ---------------- the loop turn: pass, commit, release ---------------- */
+
+static int reload(struct api *a, struct err *e)
+{
+	fleet_free(&a->fleet);
+	jobs_free(&a->jobs);
+	fleet_init(&a->fleet);
+	jobs_init(&a->jobs);
+	a->passed_epoch = UINT64_MAX;
+	return store_load(a->store, &a->fleet, &a->jobs, e);
+}
+
+static void commit_and_release(struct api *a)
+{
+	struct err e = {0};
+	int rc = store_commit(a->store, &e);
+
+	if (rc == 0) {
+		a->commits++;
+	} else {
+		a->commit_failures++;
+		fprintf(stderr, "jouled: commit failed, reloading state: %s\n", e.message);
+		struct err le = {0};
+		if (reload(a, &le) < 0) {
+			fprintf(stderr, "jouled: cannot reload state after a failed commit: %s\n",
+				le.message);
+			abort(); /* memory no longer matches anything durable */
+		}
+	}
+	for (uint32_t i = 0; i < a->nheld; i++) {
+		struct held_reply *h = &a->held[i];
+		if (rc < 0) {
+			free(h->body);
+			h->body = error_body(ERR_UNAVAILABLE, NULL,
+					     "the database could not commit; nothing was changed",
+					     &h->len);
+			h->status = 503;
+			h->headers[0] = '\0';
+		}
+		send_reply(h->conn, h->status, h->headers, h->body, h->len);
+	}
+	a->nheld = 0;
+}
+
+static void run_pass(struct api *a)
+{
+	if (a->passed_epoch == a->fleet.epoch && !a->pass_more)
+		return;
+	uint64_t epoch = a->fleet.epoch;
+	int tries = place_pass(&a->fleet, &a->jobs, (int64_t)time(NULL), a->opt.pass_max_tries,
+			       on_placed, a);
+	if (tries < 0) {
+		fprintf(stderr, "jouled: queue pass failed (%d)\n", tries);
+		a->pass_more = true;
+		return;
+	}
+	a->pass_more = (uint32_t)tries >= a->opt.pass_max_tries;
+	if (!a->pass_more)
+		a->passed_epoch = epoch;
+}
+
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+static void on_check(uv_check_t *h)
+{
+	struct api *a = h->data;
+	run_pass(a);
+	if (store_batch_open(a->store) || a->nheld)
+		commit_and_release(a);
+	if (a->pass_more && !uv_is_active((uv_handle_t *)&a->idle))
+		uv_idle_start(&a->idle, on_idle);
+	else if (!a->pass_more && uv_is_active((uv_handle_t *)&a->idle))
+		uv_idle_stop(&a->idle);
+}
+
+void api_flush(struct api *a)
+{
+	on_check(&a->check);
+}
+
+/* ---------------- life cycle ---------------- */
+
+int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
+	    struct api **out, struct err *e)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	int rc;
+	if (!a)
+		return err_set(e, -ENOMEM, NULL, "out of memory");
+	a->loop = loop;
+	a->store = store;
+	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 512;
+	a->passed_epoch = UINT64_MAX;
+	fleet_init(&a->fleet);
+	jobs_init(&a->jobs);
+	hmap_init_str(&a->user_names);
+	if ((rc = store_load(store, &a->fleet, &a->jobs, e)) < 0)
+		goto fail;
+	uv_check_init(loop, &a->check);
+	uv_idle_init(loop, &a->idle);
+	a->check.data = a;
+	a->idle.data = a;
+	uv_check_start(&a->check, on_check);
+	/* a first pass at start-up: capacity may have changed while we were down */
+	uv_idle_start(&a->idle, on_idle);
+	a->pass_more = true;
+	*out = a;
+	return 0;
+fail:
+	fleet_free(&a->fleet);
+	jobs_free(&a->jobs);
+	hmap_free(&a->user_names);
+	free(a);
+	return rc;
+}
+
+void api_close(struct api *a)
+{
+	a->closing = true;
+	uv_check_stop(&a->check);
+	uv_idle_stop(&a->idle);
+	uv_close((uv_handle_t *)&a->check, NULL);
+	uv_close((uv_handle_t *)&a->idle, NULL);
+}
+
+void api_free(struct api *a)
+{
+	if (!a)
+		return;
+	for (uint32_t i = 0; i < a->nheld; i++)
+		free(a->held[i].body);
+	free(a->held);
+	fleet_free(&a->fleet);
+	jobs_free(&a->jobs);
+	hmap_free(&a->user_names);
+	for (uint32_t i = 0; i < a->nnames; i++)
+		free(a->names[i]);
+	free(a->names);
+	free(a);
+}
+
+void api_counts(const struct api *a, uint64_t *jobs, uint32_t *nodes, uint32_t *devices)
+{
+	*jobs = a->jobs.next_id - 1;
+	*nodes = a->fleet.nnodes;
+	*devices = a->fleet.ndevices;
+}

@@ -1,0 +1,47 @@
+/*
+ * api — the daemon minus main(): in-memory state (fleet, jobs), the route table, the
+ * resource handlers, the queue pass and the group commit.
+ *
+ * Owns: the fleet and job table, the store handle it was given, the replies held until
+ * their batch commits, the uv_check_t that commits once per loop turn.
+ * Never: writes a reply to a changing request before its transaction committed; blocks
+ * on the network; runs an unbounded queue pass in one loop turn.
+ *
+ * Per loop turn: handlers apply commands to memory and to the store's batch and hold their
+ * replies; the check callback runs a bounded queue pass (its placements join the batch),
+ * commits, then releases every held reply — or, when the commit failed, answers them 503
+ * and rebuilds memory from the database, so memory never shows what was not stored.
+ */
+#ifndef JOULE_API_H
+#define JOULE_API_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "err.h"
+#include "http.h"
+#include "store.h"
+
+struct api;
+
+struct api_options {
+	uint32_t pass_max_tries;    /* placement tries per loop turn; default 512 */
+};
+
+/* Load state from the store (which the api then uses, not owns) and start the commit
+ * check handle on loop. */
+int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
+	    struct api **out, struct err *e);
+/* The http_handler_cb: pass the api as ud. */
+void api_handle(void *ud, struct http_conn *c, const struct http_request *req);
+/* Commit what is pending and answer every held reply (used at shutdown). */
+void api_flush(struct api *a);
+/* Stop and close the api's handles; run the loop until they are closed, then api_free. */
+void api_close(struct api *a);
+void api_free(struct api *a);
+
+/* Counts for the start-up log line. */
+void api_counts(const struct api *a, uint64_t *jobs, uint32_t *nodes, uint32_t *devices);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * internal — what the api's files share: the api struct, the request context and the
+ * reply helpers. Not for use outside daemon/api/.
+ */
+#ifndef JOULE_API_INTERNAL_H
+#define JOULE_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "api.h"
+#include "codec.h"
+#include "fleet.h"
+#include "hmap.h"
+#include "job.h"
+
+#define API_MAX_QUERY 16
+
+struct held_reply {
+	struct http_conn *conn;
+	int status;
+	char *body;
+	size_t len;
+	char headers[128];
+};
+
+struct api {
+	uv_loop_t *loop;
+	struct store *store;
+	struct fleet fleet;
+	struct jobs jobs;
+	struct api_options opt;
+	uv_check_t check;
+	uv_idle_t idle;             /* keeps the loop turning while a pass has work left */
+	struct held_reply *held;
+	uint32_t nheld, held_cap;
+	uint64_t passed_epoch;      /* fleet epoch the last complete pass ran at */
+	bool pass_more;             /* the last pass stopped at its bound */
+	struct hmap user_names;     /* uid → index in names */
+	char **names;
+	uint32_t nnames;
+	uint64_t commits, commit_failures;
+	bool closing;
+};
+
+struct query {
+	uint32_t n;
+	char key[API_MAX_QUERY][32];
+	char val[API_MAX_QUERY][256];
+};
+
+/* What a handler sees. */
+struct ctx {
+	struct api *a;
+	const struct http_request *req;
+	struct query q;
+	int64_t now;
+	/* the reply, filled by the handler */
+	int status;
+	json_t *body;
+	struct err err;             /* used when status is 0 and err.code != 0 */
+	char headers[128];
+};
+
+/* Set the reply from an error record (err must be filled). */
+void api_fail(struct ctx *c, int code);
+/* Set a JSON reply (steals body). */
+void api_ok(struct ctx *c, int status, json_t *body);
+
+/* Query helpers: value or NULL; a parameter not in allowed (NULL-terminated) is a 400. */
+const char *api_query(const struct ctx *c, const char *key);
+int api_query_check(struct ctx *c, const char *const *allowed);
+/* Parse a query integer in [min, max] (absent: *out untouched, returns 1). */
+int api_query_uint(struct ctx *c, const char *key, uint64_t min, uint64_t max, uint64_t *out);
+
+/* The user name for a uid ("uid" in decimal when unknown); never NULL (static fallback). */
+const char *api_user_name(struct api *a, uint32_t uid);
+
+/* Persist every state change a placement or release made (job + its nodes). */
+int api_persist_job(struct api *a, const struct job *j, bool with_placement);
+
+/* Resource handlers (fleet.c, jobs.c). */
+void api_fleet_get(struct ctx *c);
+void api_fleet_post(struct ctx *c);
+void api_models_get(struct ctx *c);
+void api_domains_get(struct ctx *c, const char *name);
+void api_nodes_get(struct ctx *c, const char *name);
+void api_node_action(struct ctx *c, const char *name, const char *action);
+void api_devices_get(struct ctx *c);
+void api_jobs_get(struct ctx *c, const char *id);
+void api_jobs_post(struct ctx *c);
+void api_jobs_delete(struct ctx *c, const char *id);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * config — defaults < INI file (inih) < flags. Every value is checked where it is read,
+ * and a bad one is an error naming its origin; nothing here exits or opens anything.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+static const char usage[] =
+	"Usage: jouled [OPTIONS]\n"
+	"The joule scheduler daemon: tracks an accelerator fleet under power budgets and\n"
+	"places jobs on it. Serves HTTP/1.1 + JSON on a Unix socket.\n"
+	"\n"
+	"  --socket PATH          Unix socket to listen on (default /run/joule/joule.sock)\n"
+	"  --db PATH              SQLite database (default /var/lib/joule/joule.db)\n"
+	"  --config FILE          INI configuration file; flags override it\n"
+	"  --log-level LEVEL      error, warning, info (default) or debug\n"
+	"  --max-connections N    open connections at most (default 1024)\n"
+	"  --idle-timeout S       close idle connections after S seconds (default 60; 0 = never)\n"
+	"  --max-body BYTES       largest request body (default 1048576)\n"
+	"  --socket-mode OCTAL    permissions of the socket file (default 0666)\n"
+	"  --synchronous normal|full  SQLite durability (default full: nothing acknowledged is\n"
+	"                         lost on power failure; normal is for benchmarks only)\n"
+	"  --check-config         validate the configuration and exit\n"
+	"  --help, --version\n"
+	"\n"
+	"Configuration file keys (section [jouled]): socket, db, log_level, max_connections,\n"
+	"idle_timeout, max_body, socket_mode, synchronous.\n";
+
+const char *config_usage(void) { return usage; }
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, int base, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return false;
+	unsigned long long v = strtoull(s, &end, base);
+	if (*end || errno || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Apply one option by its file key name; origin names it in errors. */
+static int apply(struct config *c, const char *key, const char *val, const char *origin,
+		 struct err *e)
+{
+	uint64_t v;
+	if (strcmp(key, "socket") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->socket_path))
+			return err_set(e, ERR_INVALID, key, "%s: socket path must be 1-%zu bytes",
+				       origin, sizeof(c->socket_path) - 1);
+		snprintf(c->socket_path, sizeof(c->socket_path), "%s", val);
+	} else if (strcmp(key, "db") == 0) {
+		if (!*val || strlen(val) >= sizeof(c->db_path))
+			return err_set(e, ERR_INVALID, key, "%s: database path is empty or too long",
+				       origin);
+		snprintf(c->db_path, sizeof(c->db_path), "%s", val);
+	} else if (strcmp(key, "log_level") == 0) {
+		static const char *const names[] = {"error", "warning", "info", "debug"};
+		int i;
+		for (i = 0; i < 4 && strcmp(val, names[i]) != 0; i++)
+			;
+		if (i == 4)
+			return err_set(e, ERR_INVALID, key, "%s: log level must be error, warning, "
+				       "info or debug, not '%s'", origin, val);
+		c->log_level = (enum log_level)i;
+	} else if (strcmp(key, "max_connections") == 0) {
+		if (!parse_u64(val, 1, 1000000, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be an integer 1-1000000", origin);
+		c->max_connections = (uint32_t)v;
+	} else if (strcmp(key, "idle_timeout") == 0) {
+		if (!parse_u64(val, 0, 86400, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be 0-86400 seconds", origin);
+		c->idle_timeout_s = v;
+	} else if (strcmp(key, "max_body") == 0) {
+		if (!parse_u64(val, 1024, 1u << 30, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be 1024-1073741824 bytes", origin);
+		c->max_body_bytes = v;
+	} else if (strcmp(key, "socket_mode") == 0) {
+		if (!parse_u64(val, 0, 0777, 8, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be an octal mode like 0660", origin);
+		c->socket_mode = (unsigned)v;
+	} else if (strcmp(key, "synchronous") == 0) {
+		if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
+			return err_set(e, ERR_INVALID, key, "%s: must be full or normal", origin);
+		c->synchronous_full = strcmp(val, "full") == 0;
+	} else {
+		return err_set(e, ERR_INVALID, key, "%s: unknown option '%s'", origin, key);
+	}
+	return 0;
+}
+
+struct ini_state {
+	struct config *c;
+	struct err *e;
+	int failed;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_state *st = user;
+	char origin[96];
+	if (st->failed)
+		return 1;
+	if (strcmp(section, "jouled") != 0) {
+		err_set(st->e, ERR_INVALID, name, "unknown section [%s] (keys go under [jouled])",
+			section);
+		st->failed = 1;
+		return 0;
+	}
+	snprintf(origin, sizeof(origin), "key '%s'", name);
+	if (apply(st->c, name, value, origin, st->e) < 0) {
+		st->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(struct config *c, int argc, char **argv, struct err *e)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"db", required_argument, NULL, 'd'},
+		{"config", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"max-connections", required_argument, NULL, 'm'},
+		{"idle-timeout", required_argument, NULL, 'i'},
+		{"max-body", required_argument, NULL, 'b'},
+		{"socket-mode", required_argument, NULL, 'M'},
+		{"synchronous", required_argument, NULL, 'S'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0, 0, 0, 0},
+	};
+	static const char *const keys[128] = {
+		['s'] = "socket", ['d'] = "db", ['l'] = "log_level", ['m'] = "max_connections",
+		['i'] = "idle_timeout", ['b'] = "max_body", ['M'] = "socket_mode",
+		['S'] = "synchronous",
+	};
+	int ch;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->socket_path, sizeof(c->socket_path), "/run/joule/joule.sock");
+	snprintf(c->db_path, sizeof(c->db_path), "/var/lib/joule/joule.db");
+	c->log_level = LOG_LVL_INFO;
+	c->max_connections = 1024;
+	c->idle_timeout_s = 60;
+	c->max_body_bytes = 1 << 20;
+	c->socket_mode = 0666;
+	c->synchronous_full = true;
+
+	/* First pass: find --config, --help, --version and unknown flags. */
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (ch == 'c')
+			snprintf(c->config_path, sizeof(c->config_path), "%s", optarg);
+		else if (ch == 'h')
+			c->help = true;
+		else if (ch == 'V')
+			c->version = true;
+		else if (ch == 'C')
+			c->check_only = true;
+		else if (ch == '?')
+			return err_set(e, ERR_INVALID, NULL, "unknown option '%s' (see --help)",
+				       argv[optind - 1]);
+		else if (ch == ':')
+			return err_set(e, ERR_INVALID, NULL, "option '%s' needs a value",
+				       argv[optind - 1]);
+	}
+	if (optind < argc)
+		return err_set(e, ERR_INVALID, NULL, "unexpected argument '%s' (see --help)",
+			       argv[optind]);
+	if (c->help || c->version)
+		return 0;
+	if (c->config_path[0]) {
+		struct ini_state st = {c, e, 0};
+		int line = ini_parse(c->config_path, on_ini, &st);
+		if (line == -1)
+			return err_set(e, ERR_INVALID, NULL, "cannot open configuration file %s: %s",
+				       c->config_path, strerror(errno));
+		if (line != 0) {
+			char msg[sizeof(e->message)];
+			if (st.failed)
+				snprintf(msg, sizeof(msg), "%s", e->message);
+			else
+				snprintf(msg, sizeof(msg), "syntax error");
+			return err_set(e, ERR_INVALID, st.failed ? e->field : NULL, "%s:%d: %s",
+				       c->config_path, line, msg);
+		}
+	}
+	/* Second pass: flags win over the file. */
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (ch > 0 && ch < 128 && keys[ch]) {
+			char origin[64];
+			snprintf(origin, sizeof(origin), "--%s", opts[0].name);
+			for (const struct option *o = opts; o->name; o++)
+				if (o->val == ch)
+					snprintf(origin, sizeof(origin), "--%s", o->name);
+			int rc = apply(c, keys[ch], optarg, origin, e);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * config — jouled's options: defaults, the INI file (parsed by inih), then command-line
+ * flags, which win.
+ *
+ * Owns: struct config and its strings. Never: opens sockets or databases, exits the
+ * process (it returns errors that name the file, line and key, or the flag).
+ */
+#ifndef JOULE_CONFIG_H
+#define JOULE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+struct config {
+	char socket_path[108];
+	char db_path[4096];
+	char config_path[4096];     /* "" when none */
+	enum log_level log_level;
+	uint32_t max_connections;
+	uint64_t idle_timeout_s;
+	uint64_t max_body_bytes;
+	unsigned socket_mode;
+	bool synchronous_full;
+	bool check_only;            /* --check-config */
+	bool help, version;
+};
+
+/* Defaults, then the file named by --config (if any), then the flags. Returns 0, or
+ * ERR_INVALID with e->message naming the flag or "FILE:LINE: key". */
+int config_load(struct config *c, int argc, char **argv, struct err *e);
+
+/* The --help text. */
+const char *config_usage(void);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * jouled — wiring: configuration, the database, the api, the HTTP listener, signals.
+ *
+ * Owns: the process's life cycle. Start: config → store (migrations) → api (state loaded
+ * from the database) → listener → READY. Stop on SIGTERM/SIGINT: stop accepting, answer the
+ * requests in flight, commit the last batch, close every handle, remove the socket file.
+ * Never: does work of its own on the loop beyond that wiring.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+struct daemon {
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint;
+	struct http_server *http;
+	struct api *api;
+	struct store *store;
+	struct config cfg;
+	bool stopping;
+};
+
+/* mkdir -p of the directory holding path (mode 0755); errors surface when it is used. */
+static void make_parent(const char *path)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path);
+	char *dir = dirname(buf);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(dir, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(dir, 0755);
+}
+
+static void on_http_stopped(void *ud)
+{
+	struct daemon *d = ud;
+	api_flush(d->api);
+	api_close(d->api);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	if (d->cfg.log_level >= LOG_LVL_INFO)
+		fprintf(stderr, "jouled: %s received, stopping\n", strsignal(signum));
+	http_server_stop(d->http, on_http_stopped, d);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {0};
+	struct err e = {0};
+	int rc, status = 1;
+
+	if (config_load(&d.cfg, argc, argv, &e) < 0) {
+		fprintf(stderr, "jouled: %s\n", e.message);
+		return 2;
+	}
+	if (d.cfg.help) {
+		fputs(config_usage(), stdout);
+		return 0;
+	}
+	if (d.cfg.version) {
+		printf("jouled %s\n", JOULE_VERSION);
+		return 0;
+	}
+	if (d.cfg.check_only) {
+		printf("jouled: configuration ok (socket %s, database %s)\n", d.cfg.socket_path,
+		       d.cfg.db_path);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	make_parent(d.cfg.db_path);
+	make_parent(d.cfg.socket_path);
+
+	struct store_options so = {.synchronous_full = d.cfg.synchronous_full};
+	if (store_open(d.cfg.db_path, &so, &d.store, &e) < 0) {
+		fprintf(stderr, "jouled: %s\n", e.message);
+		return 1;
+	}
+	if (uv_loop_init(&d.loop) < 0) {
+		fprintf(stderr, "jouled: cannot start the event loop\n");
+		goto out_store;
+	}
+	if (api_new(&d.loop, d.store, NULL, &d.api, &e) < 0) {
+		fprintf(stderr, "jouled: cannot load state from %s: %s\n", d.cfg.db_path, e.message);
+		goto out_loop;
+	}
+	struct http_limits lim;
+	http_limits_default(&lim);
+	lim.max_connections = d.cfg.max_connections;
+	lim.idle_timeout_ms = d.cfg.idle_timeout_s * 1000;
+	lim.max_body_bytes = d.cfg.max_body_bytes;
+	lim.socket_mode = d.cfg.socket_mode;
+	if (http_server_start(&d.loop, d.cfg.socket_path, -1, &lim, api_handle, d.api, &d.http,
+			      &e) < 0) {
+		fprintf(stderr, "jouled: %s\n", e.message);
+		api_close(d.api);
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+		goto out_api;
+	}
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	uint64_t jobs;
+	uint32_t nodes, devices;
+	api_counts(d.api, &jobs, &nodes, &devices);
+	if (d.cfg.log_level >= LOG_LVL_INFO)
+		fprintf(stderr, "jouled %s: listening on %s, database %s (%u nodes, %u devices, "
+			"%llu jobs)\n", JOULE_VERSION, d.cfg.socket_path, d.cfg.db_path, nodes,
+			devices, (unsigned long long)jobs);
+
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	status = 0;
+	http_server_free(d.http);
+out_api:
+	api_free(d.api);
+out_loop:
+	rc = uv_loop_close(&d.loop);
+	if (rc != 0) {
+		fprintf(stderr, "jouled: handles left open at exit: %s\n", uv_strerror(rc));
+		status = 1;
+	}
+out_store:
+	store_close(d.store);
+	if (status == 0 && d.cfg.log_level >= LOG_LVL_INFO)
+		fprintf(stderr, "jouled: stopped\n");
+	return status;
+}

@@ -1,0 +1,54 @@
+/*
+ * store — durable state in SQLite (WAL, synchronous=FULL by default), applied as whole
+ * commands by a single writer, batched into one transaction per loop turn (group commit).
+ *
+ * Owns: the database connection, its prepared statements, the schema migrations (embedded
+ * from sql/ at build time) and the open batch transaction.
+ * Never: decides anything (the core does), is called from more than one thread, lets a
+ * caller see a commit as done before SQLite said so.
+ *
+ * Batch protocol: every store_put_* joins the batch (BEGIN IMMEDIATE on the first one).
+ * store_commit ends it: 0 = durable; negative = nothing of the batch is stored (rolled
+ * back) and the caller must rebuild memory with store_load. A put that fails poisons the
+ * batch: later puts are skipped and the commit fails.
+ */
+#ifndef JOULE_STORE_H
+#define JOULE_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "fleet.h"
+#include "job.h"
+
+struct store;
+
+struct store_options {
+	bool synchronous_full;      /* true (default): FULL; false: NORMAL (benchmarks only) */
+};
+
+/* Open (creating if needed) and migrate. Returns 0 and *out, or an error with e filled. */
+int store_open(const char *path, const struct store_options *opt, struct store **out,
+	       struct err *e);
+/* Roll back an open batch and close. NULL is fine. */
+void store_close(struct store *s);
+
+/* Rebuild an empty fleet and job table from the database. */
+int store_load(struct store *s, struct fleet *f, struct jobs *t, struct err *e);
+
+/* Upsert every model, domain and node named in doc, with the values f now holds for them
+ * (call after a successful fleet_import of doc). */
+int store_put_fleet(struct store *s, const struct fleet *f, const struct fleet_doc *doc);
+/* A node's state. */
+int store_put_node_state(struct store *s, const struct fleet *f, uint32_t node);
+/* Insert or update a job's row; with_placement also rewrites its placement rows. */
+int store_put_job(struct store *s, const struct fleet *f, const struct job *j, bool with_placement);
+
+/* Commit the batch if one is open (0 when none). */
+int store_commit(struct store *s, struct err *e);
+bool store_batch_open(const struct store *s);
+/* Embedded SQLite is always the leader; a replicated engine may answer otherwise. */
+bool store_is_leader(const struct store *s);
+
+#endif

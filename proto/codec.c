@@ -1,0 +1,829 @@
+/*
+ * codec — JSON to and from the core's structs (see codec.h).
+ *
+ * Owns: the wire shape of models, domains, nodes, devices, jobs and the fleet document,
+ * and the validation of what clients send (every refusal names its field).
+ * Never: mutates the fleet or the job table; keeps references to documents past a call
+ * (except codec_fleet_decode's string pointers, documented there).
+ */
+#include "codec.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FIELDF(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf))
+
+int codec_parse(const char *body, size_t len, json_t **out, struct err *e)
+{
+	json_error_t je;
+	json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!v)
+		return err_set(e, ERR_MALFORMED, NULL, "body is not valid JSON: %s at line %d column %d",
+			       je.text, je.line, je.column);
+	if (!json_is_object(v)) {
+		json_decref(v);
+		return err_set(e, ERR_MALFORMED, NULL, "body must be a JSON object");
+	}
+	*out = v;
+	return 0;
+}
+
+char *codec_dump(json_t *v, size_t *len)
+{
+	char *s = NULL;
+	if (v)
+		s = json_dumps(v, JSON_COMPACT);
+	json_decref(v);
+	if (s && len)
+		*len = strlen(s);
+	return s;
+}
+
+char *codec_error_body(const struct err *e, size_t *len)
+{
+	json_t *inner = json_pack("{s:s, s:s}", "code", err_code_name(e->code), "message",
+				  e->message);
+	if (inner && e->field[0])
+		json_object_set_new(inner, "field", json_string(e->field));
+	return codec_dump(inner ? json_pack("{s:o}", "error", inner) : NULL, len);
+}
+
+/* ---------------- small typed getters ---------------- */
+
+static int get_uint(const json_t *obj, const char *key, const char *path, uint64_t min,
+		    uint64_t max, bool required, uint64_t *out, struct err *e)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return err_set(e, ERR_INVALID, path, "is required");
+		return 1;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
+	    (uint64_t)json_integer_value(v) > max)
+		return err_set(e, ERR_INVALID, path, "must be an integer between %llu and %llu",
+			       (unsigned long long)min, (unsigned long long)max);
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int get_int(const json_t *obj, const char *key, const char *path, int64_t min,
+		   int64_t max, int64_t *out, struct err *e)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 1;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return err_set(e, ERR_INVALID, path, "must be an integer between %lld and %lld",
+			       (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int get_real(const json_t *obj, const char *key, const char *path, double min,
+		    double max, double *out, struct err *e)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 1;
+	if (!json_is_number(v) || json_number_value(v) < min || json_number_value(v) > max)
+		return err_set(e, ERR_INVALID, path, "must be a number between %g and %g", min, max);
+	*out = json_number_value(v);
+	return 0;
+}
+
+static int get_str(const json_t *obj, const char *key, const char *path, size_t maxlen,
+		   bool required, const char **out, struct err *e)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return err_set(e, ERR_INVALID, path, "is required");
+		return 1;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > maxlen ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return err_set(e, ERR_INVALID, path, "must be a string of 1-%zu characters", maxlen);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int get_bool(const json_t *obj, const char *key, const char *path, bool *out,
+		    struct err *e)
+{
+	const json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 1;
+	if (!json_is_boolean(v))
+		return err_set(e, ERR_INVALID, path, "must be true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* Refuse keys not in `allowed` (NULL-terminated); prefix is the object's path. */
+static int only_keys(const json_t *obj, const char *const *allowed, const char *prefix,
+		     struct err *e)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)obj, key, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, key) == 0;
+		if (!ok) {
+			char field[96];
+			if (prefix)
+				snprintf(field, sizeof(field), "%s.%.60s", prefix, key);
+			else
+				snprintf(field, sizeof(field), "%.80s", key);
+			return err_set(e, ERR_INVALID, field, "unknown field");
+		}
+	}
+	return 0;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool ident(const char *s)
+{
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* ---------------- job ---------------- */
+
+static bool vendor_known(const struct fleet *f, const char *v)
+{
+	for (uint32_t i = 0; i < f->nmodels; i++)
+		if (strcmp(f->models[i].vendor, v) == 0)
+			return true;
+	return false;
+}
+
+static bool stack_known(const struct fleet *f, const char *s)
+{
+	for (uint32_t i = 0; i < f->nmodels; i++)
+		if (strcmp(f->models[i].stack, s) == 0)
+			return true;
+	return false;
+}
+
+static int decode_accel(const json_t *a, const struct fleet *f, struct job_request *r,
+			struct err *e)
+{
+	static const char *const keys[] = {"vendors", "models", "stack", "min_memory_gib", "fp8",
+					   NULL};
+	char field[96];
+	const char *s;
+	uint64_t u;
+	int rc;
+
+	if (!json_is_object(a))
+		return err_set(e, ERR_INVALID, "accelerator", "must be an object");
+	if ((rc = only_keys(a, keys, "accelerator", e)) < 0)
+		return rc;
+	const json_t *vs = json_object_get(a, "vendors");
+	if (vs && !json_is_null(vs)) {
+		if (!json_is_array(vs) || json_array_size(vs) > JOB_MAX_VENDORS)
+			return err_set(e, ERR_INVALID, "accelerator.vendors",
+				       "must be a list of at most %d vendors", JOB_MAX_VENDORS);
+		for (size_t i = 0; i < json_array_size(vs); i++) {
+			const json_t *v = json_array_get(vs, i);
+			FIELDF(field, "accelerator.vendors[%zu]", i);
+			if (!json_is_string(v) || json_string_length(v) >= sizeof(r->vendors[0]))
+				return err_set(e, ERR_INVALID, field, "must be a vendor name");
+			if (!vendor_known(f, json_string_value(v)))
+				return err_set(e, ERR_INVALID, field, "unknown vendor %s",
+					       json_string_value(v));
+			snprintf(r->vendors[r->nvendors++], sizeof(r->vendors[0]), "%s",
+				 json_string_value(v));
+		}
+	}
+	const json_t *ms = json_object_get(a, "models");
+	if (ms && !json_is_null(ms)) {
+		if (!json_is_array(ms) || json_array_size(ms) > JOB_MAX_MODELS)
+			return err_set(e, ERR_INVALID, "accelerator.models",
+				       "must be a list of at most %d model names", JOB_MAX_MODELS);
+		if (json_array_size(ms) > 0) {
+			r->models = calloc(json_array_size(ms), sizeof(*r->models));
+			if (!r->models)
+				return err_set(e, -ENOMEM, NULL, "out of memory");
+		}
+		for (size_t i = 0; i < json_array_size(ms); i++) {
+			const json_t *v = json_array_get(ms, i);
+			FIELDF(field, "accelerator.models[%zu]", i);
+			if (!json_is_string(v) || json_string_length(v) >= sizeof(r->models[0]))
+				return err_set(e, ERR_INVALID, field, "must be a model name");
+			if (fleet_model_find(f, json_string_value(v)) == FLEET_NONE)
+				return err_set(e, ERR_INVALID, field, "unknown model %s",
+					       json_string_value(v));
+			snprintf(r->models[r->nmodels++], sizeof(r->models[0]), "%s",
+				 json_string_value(v));
+		}
+	}
+	if ((rc = get_str(a, "stack", "accelerator.stack", sizeof(r->stack) - 1, false, &s, e)) < 0)
+		return rc;
+	if (rc == 0 && strcmp(s, "any") != 0) {
+		if (!stack_known(f, s))
+			return err_set(e, ERR_INVALID, "accelerator.stack", "unknown software stack %s", s);
+		snprintf(r->stack, sizeof(r->stack), "%s", s);
+	}
+	if ((rc = get_uint(a, "min_memory_gib", "accelerator.min_memory_gib", 0, 1u << 20, false,
+			   &u, e)) < 0)
+		return rc;
+	if (rc == 0)
+		r->min_memory_gib = (uint32_t)u;
+	if ((rc = get_bool(a, "fp8", "accelerator.fp8", &r->fp8, e)) < 0)
+		return rc;
+	return 0;
+}
+
+/* power.cap_w must fit [min_cap_w, tdp_w] of at least one model the other filters allow. */
+static int check_cap(const struct fleet *f, const struct job_request *r, struct err *e)
+{
+	char ranges[160] = "";
+	size_t used = 0;
+	bool any = false;
+	for (uint32_t i = 0; i < f->nmodels; i++) {
+		const struct model *m = &f->models[i];
+		bool in_models = r->nmodels == 0, in_vendors = r->nvendors == 0;
+		for (uint32_t k = 0; k < r->nmodels && !in_models; k++)
+			in_models = strcmp(r->models[k], m->name) == 0;
+		for (uint32_t k = 0; k < r->nvendors && !in_vendors; k++)
+			in_vendors = strcmp(r->vendors[k], m->vendor) == 0;
+		bool hit = in_models && in_vendors;
+		if (!hit || (r->stack[0] && strcmp(r->stack, m->stack) != 0))
+			continue;
+		any = true;
+		if (r->cap_w >= m->min_cap_w && r->cap_w <= m->tdp_w)
+			return 0;
+		if (used < sizeof(ranges) - 40)
+			used += (size_t)snprintf(ranges + used, sizeof(ranges) - used, "%s%s %u-%u W",
+						 used ? ", " : "", m->name, m->min_cap_w, m->tdp_w);
+	}
+	if (!any)
+		return 0;
+	return err_set(e, ERR_INVALID, "power.cap_w",
+		       "%u W is outside the power-limit range of every allowed model (%s)",
+		       r->cap_w, ranges);
+}
+
+static int dup_str(char **dst, const char *s, struct err *e)
+{
+	*dst = strdup(s);
+	if (!*dst)
+		return err_set(e, -ENOMEM, NULL, "out of memory");
+	return 0;
+}
+
+int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, struct err *e)
+{
+	static const char *const keys[] = {"name", "kind", "queue", "priority", "preemptible",
+					   "workers", "replicas", "devices", "accelerator", "power",
+					   "topology", "duration_s", NULL};
+	struct job_request *r = &j->req;
+	const char *s;
+	uint64_t u;
+	int64_t i64;
+	int rc;
+
+	if ((rc = only_keys(doc, keys, NULL, e)) < 0)
+		return rc;
+	if ((rc = get_str(doc, "name", "name", 127, true, &s, e)) < 0)
+		return rc;
+	if (!printable(s))
+		return err_set(e, ERR_INVALID, "name", "must not contain control characters");
+	if ((rc = dup_str(&j->name, s, e)) < 0)
+		return rc;
+	if ((rc = get_str(doc, "kind", "kind", 16, true, &s, e)) < 0)
+		return rc;
+	if (job_kind_parse(s, &r->kind) < 0)
+		return err_set(e, ERR_INVALID, "kind", "must be training or inference");
+	const char *want = r->kind == JOB_TRAINING ? "workers" : "replicas";
+	const char *other = r->kind == JOB_TRAINING ? "replicas" : "workers";
+	if (json_object_get(doc, other))
+		return err_set(e, ERR_INVALID, other, "a %s job gives %s, not %s",
+			       job_kind_name(r->kind), want, other);
+	if ((rc = get_uint(doc, want, want, 1, JOB_MAX_COUNT, true, &u, e)) < 0)
+		return rc;
+	r->count = (uint32_t)u;
+	if ((rc = get_uint(doc, "devices", "devices", 1, JOB_MAX_DEVICES, true, &u, e)) < 0)
+		return rc;
+	r->devices = (uint32_t)u;
+	s = "default";
+	if ((rc = get_str(doc, "queue", "queue", 63, false, &s, e)) < 0)
+		return rc;
+	if (!ident(s))
+		return err_set(e, ERR_INVALID, "queue", "must be characters of A-Z a-z 0-9 . _ -");
+	if ((rc = dup_str(&j->queue, s, e)) < 0)
+		return rc;
+	i64 = 0;
+	if ((rc = get_int(doc, "priority", "priority", -1000000, 1000000, &i64, e)) < 0)
+		return rc;
+	j->priority = (int32_t)i64;
+	if ((rc = get_bool(doc, "preemptible", "preemptible", &j->preemptible, e)) < 0)
+		return rc;
+	r->topology = r->kind == JOB_INFERENCE ? TOPO_SPREAD : TOPO_ANY;
+	if ((rc = get_str(doc, "topology", "topology", 16, false, &s, e)) < 0)
+		return rc;
+	if (rc == 0 && job_topology_parse(s, &r->topology) < 0)
+		return err_set(e, ERR_INVALID, "topology",
+			       "must be any, same_node, same_group, same_rack or spread");
+	if ((rc = get_int(doc, "duration_s", "duration_s", 1, (int64_t)10 * 365 * 86400, &i64, e)) < 0)
+		return rc;
+	if (rc == 0)
+		r->duration_s = i64;
+	const json_t *a = json_object_get(doc, "accelerator");
+	if (a && !json_is_null(a) && (rc = decode_accel(a, f, r, e)) < 0)
+		return rc;
+	const json_t *p = json_object_get(doc, "power");
+	if (p && !json_is_null(p)) {
+		static const char *const pkeys[] = {"cap_w", NULL};
+		if (!json_is_object(p))
+			return err_set(e, ERR_INVALID, "power", "must be an object");
+		if ((rc = only_keys(p, pkeys, "power", e)) < 0)
+			return rc;
+		if ((rc = get_uint(p, "cap_w", "power.cap_w", 1, 100000, false, &u, e)) < 0)
+			return rc;
+		if (rc == 0) {
+			r->cap_w = (uint32_t)u;
+			if ((rc = check_cap(f, r, e)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ---------------- fleet document ---------------- */
+
+void codec_fleet_doc_free(struct fleet_doc *d)
+{
+	if (!d)
+		return;
+	free((void *)d->models);
+	free((void *)d->domains);
+	if (d->nodes)
+		for (uint32_t i = 0; i < d->nnodes; i++) {
+			free((void *)d->nodes[i].devs);
+			free((void *)d->nodes[i].labels_json);
+		}
+	free((void *)d->nodes);
+	memset(d, 0, sizeof(*d));
+}
+
+static int decode_model(const json_t *o, struct model *m, struct err *e)
+{
+	static const char *const keys[] = {"name", "vendor", "memory_gib", "bandwidth_gbs",
+					   "bf16_tflops", "fp8_tflops", "tdp_w", "min_cap_w",
+					   "idle_w", "stack", NULL};
+	const char *s;
+	uint64_t u;
+	int rc;
+
+	if (!json_is_object(o))
+		return err_set(e, ERR_INVALID, NULL, "must be an object");
+	if ((rc = only_keys(o, keys, NULL, e)) < 0)
+		return rc;
+	memset(m, 0, sizeof(*m));
+	if ((rc = get_str(o, "name", "name", sizeof(m->name) - 1, true, &s, e)) < 0)
+		return rc;
+	snprintf(m->name, sizeof(m->name), "%s", s);
+	if ((rc = get_str(o, "vendor", "vendor", sizeof(m->vendor) - 1, true, &s, e)) < 0)
+		return rc;
+	snprintf(m->vendor, sizeof(m->vendor), "%s", s);
+	if ((rc = get_str(o, "stack", "stack", sizeof(m->stack) - 1, true, &s, e)) < 0)
+		return rc;
+	snprintf(m->stack, sizeof(m->stack), "%s", s);
+	if ((rc = get_uint(o, "memory_gib", "memory_gib", 0, 1u << 20, true, &u, e)) < 0)
+		return rc;
+	m->memory_gib = (uint32_t)u;
+	if ((rc = get_uint(o, "bandwidth_gbs", "bandwidth_gbs", 0, 1u << 24, true, &u, e)) < 0)
+		return rc;
+	m->bandwidth_gbs = (uint32_t)u;
+	if ((rc = get_real(o, "bf16_tflops", "bf16_tflops", 0, 1e7, &m->bf16_tflops, e)) < 0)
+		return rc;
+	if (rc == 1)
+		return err_set(e, ERR_INVALID, "bf16_tflops", "is required");
+	if ((rc = get_real(o, "fp8_tflops", "fp8_tflops", 0, 1e7, &m->fp8_tflops, e)) < 0)
+		return rc;
+	if ((rc = get_uint(o, "tdp_w", "tdp_w", 1, 100000, true, &u, e)) < 0)
+		return rc;
+	m->tdp_w = (uint32_t)u;
+	if ((rc = get_uint(o, "min_cap_w", "min_cap_w", 1, 100000, true, &u, e)) < 0)
+		return rc;
+	m->min_cap_w = (uint32_t)u;
+	if ((rc = get_uint(o, "idle_w", "idle_w", 0, 100000, true, &u, e)) < 0)
+		return rc;
+	m->idle_w = (uint32_t)u;
+	return 0;
+}
+
+static int decode_domain(const json_t *o, struct fleet_domain_spec *d, struct err *e)
+{
+	static const char *const keys[] = {"name", "parent", "budget_w", "reserved_w",
+					   "headroom_w", "nodes", "devices", NULL};
+	uint64_t u;
+	int rc;
+
+	if (!json_is_object(o))
+		return err_set(e, ERR_INVALID, NULL, "must be an object");
+	if ((rc = only_keys(o, keys, NULL, e)) < 0)
+		return rc;
+	if ((rc = get_str(o, "name", "name", 63, true, &d->name, e)) < 0)
+		return rc;
+	d->parent = NULL;
+	if ((rc = get_str(o, "parent", "parent", 63, false, &d->parent, e)) < 0)
+		return rc;
+	if ((rc = get_uint(o, "budget_w", "budget_w", 0, 1000000000000ull, true, &u, e)) < 0)
+		return rc;
+	d->budget_w = (int64_t)u;
+	return 0;
+}
+
+static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e)
+{
+	/* Read-only fields of GET answers are accepted so an export imports as it is. */
+	static const char *const keys[] = {"name", "domain", "host_idle_w", "group", "labels",
+					   "exporter_url", "devices", "state", "devices_total",
+					   "devices_free", "models", NULL};
+	char field[64];
+	uint64_t u;
+	int rc;
+
+	if (!json_is_object(o))
+		return err_set(e, ERR_INVALID, NULL, "must be an object");
+	if ((rc = only_keys(o, keys, NULL, e)) < 0)
+		return rc;
+	if ((rc = get_str(o, "name", "name", 63, true, &n->name, e)) < 0)
+		return rc;
+	if ((rc = get_str(o, "domain", "domain", 63, true, &n->domain, e)) < 0)
+		return rc;
+	if ((rc = get_uint(o, "host_idle_w", "host_idle_w", 0, 1000000, false, &u, e)) < 0)
+		return rc;
+	n->host_idle_w = rc == 0 ? (int64_t)u : 0;
+	if ((rc = get_str(o, "group", "group", 63, false, &n->group, e)) < 0)
+		return rc;
+	if ((rc = get_str(o, "exporter_url", "exporter_url", 512, false, &n->exporter_url, e)) < 0)
+		return rc;
+	const json_t *labels = json_object_get(o, "labels");
+	if (labels && !json_is_null(labels)) {
+		const char *k;
+		json_t *v;
+		if (!json_is_object(labels) || json_object_size(labels) > 64)
+			return err_set(e, ERR_INVALID, "labels",
+				       "must be an object of at most 64 string values");
+		json_object_foreach((json_t *)labels, k, v) {
+			if (!json_is_string(v) || strlen(k) > 63 || json_string_length(v) > 255)
+				return err_set(e, ERR_INVALID, FIELDF(field, "labels.%.40s", k),
+					       "must be a string of at most 255 characters");
+		}
+		n->labels_json = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!n->labels_json)
+			return err_set(e, -ENOMEM, NULL, "out of memory");
+	}
+	const json_t *devs = json_object_get(o, "devices");
+	if (!devs || !json_is_array(devs) || json_array_size(devs) > FLEET_MAX_NODE_DEVICES)
+		return err_set(e, ERR_INVALID, "devices",
+			       "must be a list of {\"model\", \"count\"} (at most %d entries)",
+			       FLEET_MAX_NODE_DEVICES);
+	struct fleet_device_spec *ds = calloc(json_array_size(devs) + 1, sizeof(*ds));
+	if (!ds)
+		return err_set(e, -ENOMEM, NULL, "out of memory");
+	n->devs = ds;
+	for (size_t i = 0; i < json_array_size(devs); i++) {
+		static const char *const dkeys[] = {"model", "count", NULL};
+		const json_t *d = json_array_get(devs, i);
+		FIELDF(field, "devices[%zu]", i);
+		if (!json_is_object(d))
+			return err_set(e, ERR_INVALID, field, "must be an object");
+		if ((rc = only_keys(d, dkeys, field, e)) < 0 ||
+		    (rc = get_str(d, "model", "model", 47, true, &ds[i].model, e)) < 0 ||
+		    (rc = get_uint(d, "count", "count", 1, FLEET_MAX_NODE_DEVICES, false, &u, e)) < 0) {
+			if (strncmp(e->field, field, strlen(field)) != 0)
+				err_prefix_field(e, field);
+			return rc;
+		}
+		ds[i].count = rc == 0 ? (uint32_t)u : 1;
+		n->ndevs++;
+	}
+	return 0;
+}
+
+int codec_fleet_decode(const json_t *doc, struct fleet_doc *out, struct err *e)
+{
+	static const char *const keys[] = {"models", "domains", "nodes", NULL};
+	struct fleet_doc d = {0};
+	char field[32];
+	int rc;
+
+	if ((rc = only_keys(doc, keys, NULL, e)) < 0)
+		return rc;
+	const json_t *ms = json_object_get(doc, "models"), *ds = json_object_get(doc, "domains"),
+		     *ns = json_object_get(doc, "nodes");
+	if ((ms && !json_is_array(ms)) || (ds && !json_is_array(ds)) || (ns && !json_is_array(ns)))
+		return err_set(e, ERR_INVALID, ms && !json_is_array(ms) ? "models"
+					       : ds && !json_is_array(ds) ? "domains" : "nodes",
+			       "must be a list");
+	size_t nm = json_array_size(ms), nd = json_array_size(ds), nn = json_array_size(ns);
+	if (nm > 65000 || nd > 1000000 || nn > 1000000)
+		return err_set(e, ERR_INVALID, NULL, "too many entries");
+	struct model *models = calloc(nm + 1, sizeof(*models));
+	struct fleet_domain_spec *domains = calloc(nd + 1, sizeof(*domains));
+	struct fleet_node_spec *nodes = calloc(nn + 1, sizeof(*nodes));
+	d.models = models;
+	d.domains = domains;
+	d.nodes = nodes;
+	if (!models || !domains || !nodes) {
+		rc = err_set(e, -ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < nm; i++, d.nmodels++)
+		if ((rc = decode_model(json_array_get(ms, i), &models[i], e)) < 0) {
+			err_prefix_field(e, FIELDF(field, "models[%zu]", i));
+			goto fail;
+		}
+	for (size_t i = 0; i < nd; i++, d.ndomains++)
+		if ((rc = decode_domain(json_array_get(ds, i), &domains[i], e)) < 0) {
+			err_prefix_field(e, FIELDF(field, "domains[%zu]", i));
+			goto fail;
+		}
+	for (size_t i = 0; i < nn; i++) {
+		d.nnodes++;
+		if ((rc = decode_node(json_array_get(ns, i), &nodes[i], e)) < 0) {
+			err_prefix_field(e, FIELDF(field, "nodes[%zu]", i));
+			goto fail;
+		}
+	}
+	*out = d;
+	return 0;
+fail:
+	codec_fleet_doc_free(&d);
+	return rc;
+}
+
+/* ---------------- encoders ---------------- */
+
+json_t *codec_time(int64_t t)
+{
+	char buf[32];
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (t <= 0 || !gmtime_r(&tt, &tm))
+		return json_null();
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+json_t *codec_model_encode(const struct model *m)
+{
+	return json_pack("{s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:s}", "name", m->name,
+			 "vendor", m->vendor, "memory_gib", (json_int_t)m->memory_gib,
+			 "bandwidth_gbs", (json_int_t)m->bandwidth_gbs, "bf16_tflops",
+			 m->bf16_tflops, "fp8_tflops", m->fp8_tflops, "tdp_w",
+			 (json_int_t)m->tdp_w, "min_cap_w", (json_int_t)m->min_cap_w, "idle_w",
+			 (json_int_t)m->idle_w, "stack", m->stack);
+}
+
+json_t *codec_domain_encode(const struct fleet *f, uint32_t di)
+{
+	const struct domain *d = &f->domains[di];
+	return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "name", d->name, "parent",
+			 d->parent == FLEET_NONE ? json_null() : json_string(f->domains[d->parent].name),
+			 "budget_w", (json_int_t)d->budget_w, "reserved_w", (json_int_t)d->reserved_w,
+			 "headroom_w", (json_int_t)(d->budget_w - d->reserved_w), "nodes",
+			 (json_int_t)d->nodes, "devices", (json_int_t)d->devices);
+}
+
+json_t *codec_domains_encode(const struct fleet *f)
+{
+	json_t *arr = json_array();
+	uint32_t *first = malloc((f->ndomains + 1) * sizeof(*first));
+	uint32_t *next = malloc((f->ndomains + 1) * sizeof(*next));
+	uint32_t *last = malloc((f->ndomains + 1) * sizeof(*last));
+	uint32_t *stack = malloc((f->ndomains + 1) * sizeof(*stack));
+	uint32_t roots = FLEET_NONE, roots_last = FLEET_NONE, sp = 0;
+
+	if (!arr || !first || !next || !last || !stack)
+		goto fail;
+	for (uint32_t i = 0; i < f->ndomains; i++)
+		first[i] = next[i] = last[i] = FLEET_NONE;
+	/* children lists in creation order */
+	for (uint32_t i = 0; i < f->ndomains; i++) {
+		uint32_t p = f->domains[i].parent;
+		uint32_t *head = p == FLEET_NONE ? &roots : &first[p];
+		uint32_t *tail = p == FLEET_NONE ? &roots_last : &last[p];
+		if (*head == FLEET_NONE)
+			*head = i;
+		else
+			next[*tail] = i;
+		*tail = i;
+	}
+	/* depth-first: push siblings in reverse so the first is visited first */
+	for (uint32_t c = roots; c != FLEET_NONE;) {
+		uint32_t cnt = 0;
+		for (uint32_t k = c; k != FLEET_NONE; k = next[k])
+			cnt++;
+		for (uint32_t k = c, pos = 0; k != FLEET_NONE; k = next[k], pos++)
+			stack[sp + cnt - 1 - pos] = k;
+		sp += cnt;
+		c = FLEET_NONE;
+		while (sp > 0) {
+			uint32_t d = stack[--sp];
+			if (json_array_append_new(arr, codec_domain_encode(f, d)) < 0)
+				goto fail;
+			if (first[d] != FLEET_NONE) {
+				c = first[d];
+				break;
+			}
+		}
+	}
+	free(first);
+	free(next);
+	free(last);
+	free(stack);
+	return arr;
+fail:
+	free(first);
+	free(next);
+	free(last);
+	free(stack);
+	json_decref(arr);
+	return NULL;
+}
+
+static json_t *node_models(const struct fleet *f, const struct node *n)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; arr && i < n->nslots; i++)
+		json_array_append_new(arr, json_string(f->models[f->slots[n->first_slot + i].model].name));
+	return arr;
+}
+
+/* Devices as run-length {"model","count"} in index order (the import shape). */
+static json_t *node_dev_specs(const struct fleet *f, const struct node *n)
+{
+	json_t *arr = json_array();
+	for (uint32_t k = 0; arr && k < n->ndevices;) {
+		uint16_t m = f->devices[n->first_device + k].model;
+		uint32_t c = 0;
+		while (k < n->ndevices && f->devices[n->first_device + k].model == m) {
+			c++;
+			k++;
+		}
+		json_array_append_new(arr, json_pack("{s:s, s:I}", "model", f->models[m].name,
+						     "count", (json_int_t)c));
+	}
+	return arr;
+}
+
+static json_t *labels(const struct node *n)
+{
+	json_t *l = json_loads(n->labels_json ? n->labels_json : "{}", 0, NULL);
+	return l ? l : json_object();
+}
+
+json_t *codec_node_encode(const struct fleet *f, uint32_t ni, bool with_devices)
+{
+	const struct node *n = &f->nodes[ni];
+	uint32_t free_devs = 0;
+	for (uint32_t i = 0; i < n->nslots; i++)
+		free_devs += fleet_node_free(f, ni, f->slots[n->first_slot + i].model);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:I, s:I, s:o}", "name",
+			      n->name, "domain", f->domains[n->domain].name, "state",
+			      fleet_node_state_name(n->state), "host_idle_w",
+			      (json_int_t)n->host_idle_w, "group",
+			      n->group && *n->group ? json_string(n->group) : json_null(), "labels",
+			      labels(n), "exporter_url",
+			      n->exporter_url && *n->exporter_url ? json_string(n->exporter_url)
+								  : json_null(),
+			      "devices_total", (json_int_t)n->ndevices, "devices_free",
+			      (json_int_t)free_devs, "models", node_models(f, n));
+	if (!o || !with_devices)
+		return o;
+	json_t *devs = json_array();
+	for (uint32_t k = 0; devs && k < n->ndevices; k++) {
+		const struct device *d = &f->devices[n->first_device + k];
+		json_array_append_new(devs,
+			json_pack("{s:I, s:s, s:s, s:o, s:o, s:o}", "index", (json_int_t)d->index,
+				  "model", f->models[d->model].name, "health",
+				  fleet_health_name(d->health), "job",
+				  d->job ? json_integer((json_int_t)d->job) : json_null(), "worker",
+				  d->job ? json_integer(d->worker) : json_null(), "cap_w",
+				  d->job ? json_integer(d->cap_w) : json_null()));
+	}
+	if (!devs || json_object_set_new(o, "devices", devs) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *codec_device_encode(const struct fleet *f, uint32_t di)
+{
+	const struct device *d = &f->devices[di];
+	const struct model *m = &f->models[d->model];
+	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o}", "node", f->nodes[d->node].name,
+			 "index", (json_int_t)d->index, "model", m->name, "vendor", m->vendor,
+			 "health", fleet_health_name(d->health), "job",
+			 d->job ? json_integer((json_int_t)d->job) : json_null(), "cap_w",
+			 d->job ? json_integer(d->cap_w) : json_null());
+}
+
+static json_t *placement_encode(const struct fleet *f, const struct job *j)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; arr && i < j->nplaced; i++) {
+		const struct job_worker *w = &j->placement[i];
+		json_t *devs = json_array();
+		for (uint32_t k = 0; devs && k < 64; k++)
+			if (w->mask & (1ull << k))
+				json_array_append_new(devs, json_integer(k));
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:I}", "worker",
+						     (json_int_t)i, "node", f->nodes[w->node].name,
+						     "model", f->models[w->model].name, "devices",
+						     devs, "cap_w", (json_int_t)w->cap_w));
+	}
+	return arr;
+}
+
+json_t *codec_job_encode(const struct fleet *f, const struct job *j)
+{
+	const struct job_request *r = &j->req;
+	json_t *vendors = json_array(), *models = json_array();
+	for (uint32_t i = 0; vendors && i < r->nvendors; i++)
+		json_array_append_new(vendors, json_string(r->vendors[i]));
+	for (uint32_t i = 0; models && i < r->nmodels; i++)
+		json_array_append_new(models, json_string(r->models[i]));
+	json_t *accel = json_pack("{s:o, s:o, s:o, s:I, s:b}", "vendors", vendors, "models",
+				  models, "stack", r->stack[0] ? json_string(r->stack) : json_null(),
+				  "min_memory_gib", (json_int_t)r->min_memory_gib, "fp8", r->fp8);
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:b, s:I, s:o, s:o, s:s}",
+			      "id", (json_int_t)j->id, "name", j->name, "kind",
+			      job_kind_name(r->kind), "state", job_state_name(j->state), "owner",
+			      j->owner ? j->owner : "", "uid", (json_int_t)j->uid, "queue",
+			      j->queue ? j->queue : "default", "priority", (json_int_t)j->priority,
+			      "preemptible", j->preemptible, "devices", (json_int_t)r->devices,
+			      "accelerator", accel, "power",
+			      json_pack("{s:o}", "cap_w",
+					r->cap_w ? json_integer(r->cap_w) : json_null()),
+			      "topology", job_topology_name(r->topology));
+	if (!o)
+		return NULL;
+	json_object_set_new(o, r->kind == JOB_TRAINING ? "workers" : "replicas",
+			    json_integer(r->count));
+	json_object_set_new(o, "duration_s",
+			    r->duration_s ? json_integer(r->duration_s) : json_null());
+	json_object_set_new(o, "submitted_at", codec_time(j->submitted_at));
+	json_object_set_new(o, "placed_at", codec_time(j->placed_at));
+	json_object_set_new(o, "finished_at", codec_time(j->finished_at));
+	json_object_set_new(o, "reason", j->reason ? json_string(j->reason) : json_null());
+	json_t *pl = placement_encode(f, j);
+	if (!pl || json_object_set_new(o, "placement", pl) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *codec_fleet_export(const struct fleet *f)
+{
+	json_t *models = json_array(), *nodes = json_array();
+	json_t *domains = json_array(), *full = codec_domains_encode(f);
+	size_t i;
+	json_t *d;
+
+	for (uint32_t m = 0; models && m < f->nmodels; m++)
+		json_array_append_new(models, codec_model_encode(&f->models[m]));
+	json_array_foreach(full, i, d) {
+		json_array_append_new(domains, json_pack("{s:O, s:O, s:O}", "name",
+							 json_object_get(d, "name"), "parent",
+							 json_object_get(d, "parent"), "budget_w",
+							 json_object_get(d, "budget_w")));
+	}
+	json_decref(full);
+	for (uint32_t n = 0; nodes && n < f->nnodes; n++) {
+		const struct node *nd = &f->nodes[n];
+		json_array_append_new(nodes, json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o}",
+			"name", nd->name, "domain", f->domains[nd->domain].name, "host_idle_w",
+			(json_int_t)nd->host_idle_w, "group",
+			nd->group && *nd->group ? json_string(nd->group) : json_null(), "labels",
+			labels(nd), "exporter_url",
+			nd->exporter_url && *nd->exporter_url ? json_string(nd->exporter_url) : json_null(),
+			"devices", node_dev_specs(f, nd)));
+	}
+	return json_pack("{s:o, s:o, s:o}", "models", models, "domains", domains, "nodes", nodes);
+}
