@@ -13,8 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
+
+#include "build_config.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "api.h"
 #include "config.h"
@@ -45,6 +51,18 @@ static void make_parent(const char *path)
 		}
 	}
 	mkdir(dir, 0755);
+}
+
+/* A listening socket passed by systemd socket activation (LISTEN_FDS), or -1. */
+static int inherited_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid() || strtol(fds, NULL, 10) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3; /* SD_LISTEN_FDS_START */
 }
 
 static void on_http_stopped(void *ud)
@@ -113,7 +131,7 @@ int main(int argc, char **argv)
 	lim.idle_timeout_ms = d.cfg.idle_timeout_s * 1000;
 	lim.max_body_bytes = d.cfg.max_body_bytes;
 	lim.socket_mode = d.cfg.socket_mode;
-	if (http_server_start(&d.loop, d.cfg.socket_path, -1, &lim, api_handle, d.api, &d.http,
+	if (http_server_start(&d.loop, d.cfg.socket_path, inherited_fd(), &lim, api_handle, d.api, &d.http,
 			      &e) < 0) {
 		fprintf(stderr, "jouled: %s\n", e.message);
 		api_close(d.api);
@@ -134,6 +152,9 @@ int main(int argc, char **argv)
 			"%llu jobs)\n", JOULE_VERSION, d.cfg.socket_path, d.cfg.db_path, nodes,
 			devices, (unsigned long long)jobs);
 
+#if HAVE_SYSTEMD
+	sd_notify(0, "READY=1");
+#endif
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	status = 0;
 	http_server_free(d.http);
