@@ -26,6 +26,7 @@
 void fleet_init(struct fleet *f)
 {
 	memset(f, 0, sizeof(*f));
+	f->epoch = 1; /* 0 means "never" in job.tried_epoch */
 	hmap_init_str(&f->model_by_name);
 	hmap_init_str(&f->domain_by_name);
 	hmap_init_str(&f->node_by_name);

@@ -101,7 +101,7 @@ struct fleet {
 	/* free_head[model * (FLEET_MAX_NODE_DEVICES + 1) + free] = first slot or FLEET_NONE */
 	uint32_t *free_head;        uint32_t free_head_models;
 	struct hmap model_by_name, domain_by_name, node_by_name;
-	uint64_t epoch;             /* grows whenever capacity may have grown */
+	uint64_t epoch;             /* from 1; grows whenever capacity may have grown */
 };
 
 /* ---- import document (decoded by proto/codec; strings owned by the caller) ---- */
@@ -141,8 +141,10 @@ void fleet_free(struct fleet *f);
  * a node's domain may be defined in the same document, in any order), cycles, that a
  * domain's parent never changes, that a node with allocated devices keeps its devices and
  * domain, and that no domain ends above its budget. On failure returns ERR_INVALID (e->field
- * is a path like "nodes[3].devices[0].model"), ERR_CONFLICT or -ENOMEM and leaves the fleet
- * as it was. Bumps the epoch on success.
+ * is a path like "nodes[3].devices[0].model") or ERR_CONFLICT and leaves the fleet as it
+ * was. -ENOMEM may strike after changes began: the fleet must then be discarded (the daemon
+ * reloads it from the database). Bumps the epoch on success. Replacing a node's device
+ * list orphans its old device and slot records (their node becomes FLEET_NONE).
  */
 int fleet_import(struct fleet *f, const struct fleet_doc *doc, struct err *e);
 

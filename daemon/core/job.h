@@ -74,7 +74,7 @@ struct job {
 	struct job_worker *placement;   /* req.count entries when placed; NULL otherwise */
 	uint32_t nplaced;
 	int64_t submitted_at, placed_at, finished_at;   /* 0 = not yet */
-	uint64_t tried_epoch;           /* fleet epoch of the last failed placement try */
+	uint64_t tried_epoch;           /* fleet epoch of the last failed placement try; 0 = never */
 };
 
 struct jobs {

@@ -327,7 +327,7 @@ int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 		}
 	}
 	free(a.w);
-	j->tried_epoch = f->epoch + 1;
+	j->tried_epoch = f->epoch;
 	if (!any_model)
 		rc = set_reason(j, "no model in the catalog matches the request");
 	else if (!a.enough_devices)
@@ -409,7 +409,7 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
 	uint32_t tries = 0, i = 0;
 	while (i < t->npending && tries < max_tries) {
 		struct job *j = t->pending[i];
-		if (j->tried_epoch == f->epoch + 1) {
+		if (j->tried_epoch == f->epoch) {
 			i++;
 			continue;
 		}
