@@ -65,6 +65,8 @@ typedef void (*http_handler_cb)(void *ud, struct http_conn *c, const struct http
  * A stale socket file (nobody accepts on it) is replaced; a live one is refused with
  * ERR_CONFLICT "another daemon is listening on PATH"; a non-socket file at path with
  * ERR_CONFLICT too. Returns 0 and *out, or an error with e filled.
+ * The process must ignore SIGPIPE (libuv writes with write(2)): a response to a peer that
+ * hung up then fails with EPIPE and is dropped instead of killing the daemon.
  */
 int http_server_start(uv_loop_t *loop, const char *path, int fd, const struct http_limits *lim,
 		      http_handler_cb cb, void *ud, struct http_server **out, struct err *e);
