@@ -1,0 +1,1964 @@
+/*
+ * joulectl — the command-line client of jouled.
+ *
+ * Owns: the command line (global options before or after the command), one HTTP/1.1
+ * exchange per request with jouled over its Unix socket (libcurl, URL
+ * http://localhost/v1/...), and rendering the JSON answers as aligned tables, key: value
+ * lines, or the daemon's own JSON pretty-printed (--json).
+ *
+ * Never: decides what the daemon owns. Ranges, defaults, names and enums (kind, topology,
+ * states) are validated by jouled alone; the client only checks that a number is a number.
+ * Never retries a request (a submit is made safe to repeat with --idempotency-key), never
+ * writes anything but stdout and stderr, never follows redirects.
+ *
+ * Invariants: every answer is read into a buffer capped at ANSWER_MAX and every input file
+ * at INPUT_MAX; every request is bounded in time (connect 5 s, total 60 s); every
+ * allocation is checked. A failure is reported once, on stderr, where its cause is known;
+ * main() only maps the code to the exit status:
+ *   0            ok
+ *   ERR_REFUSED  the daemon answered HTTP >= 400                  exit 1
+ *   ERR_ANSWER   the answer is not what the contract promises     exit 1
+ *   -errno       a local failure (out of memory, stdout write)    exit 1
+ *   ERR_USAGE    bad command line or unreadable input file        exit 2
+ *   ERR_REACH    cannot connect to / talk with jouled             exit 3
+ * Text that came from the daemon is printed with control characters replaced by '?'.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#ifndef JOULE_VERSION
+#define JOULE_VERSION "0.1.0-dev"
+#endif
+
+#define DEFAULT_SOCKET "/run/joule/joule.sock"
+#define ANSWER_MAX ((size_t)256 << 20)
+#define INPUT_MAX ((size_t)64 << 20)
+#define TEXT_MAX ((size_t)16 << 20)
+#define CONNECT_TIMEOUT_MS 5000L
+#define TOTAL_TIMEOUT_MS 60000L
+#define MAX_POS 4
+#define MAX_OPTS 24
+
+enum {
+	ERR_USAGE = -1001,
+	ERR_REFUSED = -1002,
+	ERR_REACH = -1003,
+	ERR_ANSWER = -1004,
+};
+
+enum {
+	EXIT_REFUSED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+enum opt_kind { OPT_FLAG, OPT_STR, OPT_INT, OPT_NUM, OPT_LIST };
+
+/* A command option. `target` is the query parameter of a list command, or the JSON path
+ * ("accelerator.models") a submit flag writes; NULL when the option is the client's own. */
+struct opt_def {
+	const char *name;
+	enum opt_kind kind;
+	const char *target;
+};
+
+struct opt_val {
+	bool set;
+	const char *str;        /* OPT_STR, OPT_INT, OPT_NUM: the text as given */
+	long long num;          /* OPT_INT */
+	double real;            /* OPT_NUM */
+	const char **list;      /* OPT_LIST: argc slots, n used */
+	size_t n;
+};
+
+struct ctx;
+struct cmd_args;
+
+struct command {
+	const char *name;
+	int (*run)(struct ctx *c, const struct cmd_args *a);
+	const struct opt_def *opts;     /* terminated by a NULL name; NULL for none */
+	size_t min_pos, max_pos;
+	const char *synopsis;
+};
+
+struct cmd_args {
+	const struct command *cmd;
+	const char *pos[MAX_POS];
+	size_t npos;
+	struct opt_val val[MAX_OPTS];   /* parallel to cmd->opts */
+};
+
+struct ctx {
+	const char *socket;
+	bool json, help, version;
+	CURL *curl;
+	time_t now;
+};
+
+/* ---- text: growable string with a ceiling and a sticky error ---- */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int err;        /* 0, -ENOMEM or -E2BIG; once set, appends are ignored */
+};
+
+static void sb_grow(struct sbuf *b, size_t more)
+{
+	size_t want, cap;
+	char *p;
+
+	if (b->err)
+		return;
+	if (more >= TEXT_MAX - b->len) {
+		b->err = -E2BIG;
+		return;
+	}
+	want = b->len + more + 1;
+	if (want <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 64;
+	while (cap < want)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->err = -ENOMEM;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+static void sb_addn(struct sbuf *b, const char *s, size_t n)
+{
+	sb_grow(b, n);
+	if (b->err)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_add(struct sbuf *b, const char *s)
+{
+	sb_addn(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->err = b->err ? b->err : -EINVAL;
+		return;
+	}
+	sb_grow(b, (size_t)n);
+	if (b->err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Appends `key=value` to a path as a query parameter, both percent-encoded. */
+static void sb_query(struct sbuf *b, CURL *curl, const char *key, const char *value)
+{
+	char *esc;
+
+	if (!value || b->err)
+		return;
+	sb_add(b, b->p && strchr(b->p, '?') ? "&" : "?");
+	sb_add(b, key);
+	sb_add(b, "=");
+	esc = curl_easy_escape(curl, value, 0);
+	if (!esc) {
+		b->err = -ENOMEM;
+		return;
+	}
+	sb_add(b, esc);
+	curl_free(esc);
+}
+
+static void sb_segment(struct sbuf *b, CURL *curl, const char *seg)
+{
+	char *esc = curl_easy_escape(curl, seg, 0);
+
+	if (!esc) {
+		b->err = b->err ? b->err : -ENOMEM;
+		return;
+	}
+	sb_add(b, esc);
+	curl_free(esc);
+}
+
+/* A human rendering of any JSON value: null or absent "-", arrays "a,b", objects "k=v,k=v". */
+static void sb_json(struct sbuf *b, const json_t *v)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+	bool first = true;
+
+	switch (v ? json_typeof(v) : JSON_NULL) {
+	case JSON_NULL:
+		sb_add(b, "-");
+		break;
+	case JSON_STRING:
+		sb_add(b, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		sb_printf(b, "%.15g", json_real_value(v));
+		break;
+	case JSON_TRUE:
+		sb_add(b, "yes");
+		break;
+	case JSON_FALSE:
+		sb_add(b, "no");
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, item) {
+			if (!first)
+				sb_add(b, ",");
+			sb_json(b, item);
+			first = false;
+		}
+		if (first)
+			sb_add(b, "-");
+		break;
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, key, item) {
+			if (!first)
+				sb_add(b, ",");
+			sb_add(b, key);
+			sb_add(b, "=");
+			sb_json(b, item);
+			first = false;
+		}
+		if (first)
+			sb_add(b, "-");
+		break;
+	}
+}
+
+/* Control characters from the daemon never reach the terminal. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static void put_clean(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
+
+/* ---- tables: cells appended row-major; widths from the data; a sticky error ---- */
+
+struct table {
+	size_t ncols;
+	const char *const *head;        /* NULL: no header line (key: value blocks) */
+	char **cell;
+	size_t n, cap;
+	int err;
+};
+
+static void tbl_take(struct table *t, char *s)
+{
+	char **p;
+	size_t cap;
+
+	if (!s && !t->err)
+		t->err = -ENOMEM;
+	if (t->err) {
+		free(s);
+		return;
+	}
+	if (t->n == t->cap) {
+		cap = t->cap ? 2 * t->cap : 64;
+		p = realloc(t->cell, cap * sizeof *p);
+		if (!p) {
+			t->err = -ENOMEM;
+			free(s);
+			return;
+		}
+		t->cell = p;
+		t->cap = cap;
+	}
+	sanitize(s);
+	t->cell[t->n++] = s;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void tbl_add(struct table *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	tbl_take(t, s);
+}
+
+static void tbl_json(struct table *t, const json_t *v)
+{
+	struct sbuf b = { 0 };
+
+	sb_json(&b, v);
+	if (b.err) {
+		free(b.p);
+		if (!t->err)
+			t->err = b.err;
+		return;
+	}
+	tbl_take(t, b.p);
+}
+
+static void tbl_field(struct table *t, const json_t *obj, const char *key)
+{
+	tbl_json(t, json_object_get(obj, key));
+}
+
+/* Leaves an empty table behind: freeing twice is harmless. */
+static void tbl_free(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->cell[i]);
+	free(t->cell);
+	t->cell = NULL;
+	t->n = t->cap = 0;
+}
+
+/* Display width of UTF-8 text: code points, not bytes. */
+static size_t text_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		w += ((unsigned char)*s & 0xc0) != 0x80;
+	return w;
+}
+
+static void print_row(const char *const *cells, size_t ncols, const size_t *width)
+{
+	for (size_t j = 0; j < ncols; j++) {
+		fputs(cells[j], stdout);
+		if (j + 1 < ncols)
+			printf("%*s", (int)(width[j] - text_width(cells[j]) + 2), "");
+	}
+	putchar('\n');
+}
+
+/* Prints the table and frees it. */
+static int tbl_print(struct table *t)
+{
+	size_t *width = NULL;
+	int r = t->err;
+
+	if (r < 0)
+		goto fail;
+	if (t->n % t->ncols != 0) {
+		r = -EINVAL;
+		goto fail;
+	}
+	width = calloc(t->ncols, sizeof *width);
+	if (!width) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t j = 0; t->head && j < t->ncols; j++)
+		width[j] = text_width(t->head[j]);
+	for (size_t i = 0; i < t->n; i++) {
+		size_t w = text_width(t->cell[i]);
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+	if (t->head)
+		print_row(t->head, t->ncols, width);
+	for (size_t i = 0; i < t->n; i += t->ncols)
+		print_row((const char *const *)t->cell + i, t->ncols, width);
+fail:
+	free(width);
+	tbl_free(t);
+	return r;
+}
+
+/* ---- small helpers ---- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* strtoll over the whole string: no blanks, no trailing junk, no overflow. */
+static bool parse_int(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!*s || *s == ' ' || *s == '\t' || *s == '\n')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_num(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || *s == ' ' || *s == '\t' || *s == '\n')
+		return false;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || v != v || v > 1e300 || v < -1e300)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* RFC 3339 ("2026-11-23T20:00:00Z", "…T20:00:00.5+02:00") to a time_t. */
+static bool parse_rfc3339(const char *s, time_t *out)
+{
+	struct tm tm = { 0 };
+	int y, mo, d, h, mi, sec, n = 0, oh, om;
+	long off = 0;
+	char sep;
+	const char *p;
+	time_t t;
+
+	if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &sec, &n) != 7 ||
+	    n == 0 || (sep != 'T' && sep != 't' && sep != ' '))
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	p = s + n;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 &&
+		   strlen(p) >= 6) {
+		off = (*p == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
+		p += 6;
+	} else {
+		return false;
+	}
+	if (*p)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return false;
+	*out = t - off;
+	return true;
+}
+
+/* "5s", "3m", "2h", "4d" into buf; false when the time is absent or unreadable. */
+static bool fmt_age(char *buf, size_t size, const char *when, time_t now)
+{
+	time_t then;
+	long long s;
+
+	if (!when || !parse_rfc3339(when, &then))
+		return false;
+	s = now > then ? (long long)(now - then) : 0;
+	if (s < 60)
+		snprintf(buf, size, "%llds", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm", s / 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%lldh", s / 3600);
+	else
+		snprintf(buf, size, "%lldd", s / 86400);
+	return true;
+}
+
+static void tbl_age(struct table *t, const char *when, time_t now)
+{
+	char age[32];
+
+	tbl_add(t, "%s", fmt_age(age, sizeof age, when, now) ? age : "-");
+}
+
+/* Device indexes as ranges: [0,1,2,3,6] → "0-3,6". */
+static void tbl_indexes(struct table *t, const json_t *list)
+{
+	struct sbuf b = { 0 };
+	size_t n = json_array_size(list), i = 0;
+
+	if (n == 0) {
+		tbl_json(t, NULL);
+		return;
+	}
+	while (i < n) {
+		json_t *v = json_array_get(list, i);
+		size_t j = i;
+
+		if (i)
+			sb_add(&b, ",");
+		if (!json_is_integer(v)) {
+			sb_json(&b, v);
+			i++;
+			continue;
+		}
+		while (j + 1 < n && json_is_integer(json_array_get(list, j + 1)) &&
+		       json_integer_value(json_array_get(list, j + 1)) ==
+			       json_integer_value(json_array_get(list, j)) + 1)
+			j++;
+		sb_printf(&b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		if (j > i)
+			sb_printf(&b, "-%" JSON_INTEGER_FORMAT,
+				  json_integer_value(json_array_get(list, j)));
+		i = j + 1;
+	}
+	if (b.err) {
+		free(b.p);
+		if (!t->err)
+			t->err = b.err;
+		return;
+	}
+	tbl_take(t, b.p);
+}
+
+static int print_json(const json_t *v)
+{
+	if (json_dumpf(v, stdout, JSON_INDENT(2)) < 0)
+		return -EIO;
+	putchar('\n');
+	return 0;
+}
+
+/* ---- input files ---- */
+
+/* Reads FILE, or stdin for "-", up to INPUT_MAX bytes. *out is NUL-terminated. */
+static int read_input(const char *path, char **out, size_t *out_len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	const char *name = strcmp(path, "-") ? path : "stdin";
+	struct sbuf b = { 0 };
+	char chunk[65536];
+	size_t n;
+	int r;
+
+	if (!f) {
+		fprintf(stderr, "joulectl: %s: %s\n", name, strerror(errno));
+		return ERR_USAGE;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (n > INPUT_MAX - b.len) {
+			fprintf(stderr, "joulectl: %s: larger than %zu MiB\n", name, INPUT_MAX >> 20);
+			r = ERR_USAGE;
+			goto fail;
+		}
+		sb_addn(&b, chunk, n);
+		if (b.err) {
+			r = b.err;
+			goto fail;
+		}
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "joulectl: %s: %s\n", name, strerror(errno));
+		r = ERR_USAGE;
+		goto fail;
+	}
+	if (!b.p) {
+		b.p = strdup("");
+		if (!b.p) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	*out = b.p;
+	*out_len = b.len;
+	return 0;
+fail:
+	if (f != stdin)
+		fclose(f);
+	free(b.p);
+	return r;
+}
+
+/* ---- HTTP ---- */
+
+struct answer_buf {
+	char *p;
+	size_t len, cap;
+	bool too_big, oom;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct answer_buf *b = ud;
+	size_t n = size * nmemb, cap;
+	char *p;
+
+	if (n > ANSWER_MAX - b->len) {
+		b->too_big = true;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return 0;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+/* The daemon said no: "joulectl: <message> (field: <field>)" on stderr; with --json the
+ * error body also goes to stdout. */
+static int report_refusal(struct ctx *c, long status, const struct answer_buf *b)
+{
+	json_t *root = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
+	json_t *err = json_object_get(root, "error");
+	const char *msg = jstr(err, "message"), *field = jstr(err, "field");
+
+	fputs("joulectl: ", stderr);
+	if (msg) {
+		put_clean(stderr, msg);
+		if (field) {
+			fputs(" (field: ", stderr);
+			put_clean(stderr, field);
+			fputc(')', stderr);
+		}
+	} else {
+		fprintf(stderr, "jouled answered HTTP %ld", status);
+	}
+	fputc('\n', stderr);
+	if (c->json) {
+		if (root)
+			print_json(root);
+		else if (b->len)
+			fwrite(b->p, 1, b->len, stdout);
+	}
+	json_decref(root);
+	return ERR_REFUSED;
+}
+
+#define SETOPT(opt, val) \
+	do { \
+		if (cc == CURLE_OK) \
+			cc = curl_easy_setopt(c->curl, opt, val); \
+	} while (0)
+
+/*
+ * One request. `path` starts with "/v1/" and is already percent-encoded. `body` (may be
+ * NULL) is sent for POST. On 2xx, *out receives the parsed answer (the caller owns it).
+ * On any failure the reason has been printed and *out is untouched.
+ */
+static int http_call(struct ctx *c, const char *method, const char *path, const char *body,
+		     size_t body_len, const char *idem_key, json_t **out)
+{
+	struct answer_buf b = { 0 };
+	struct curl_slist *hdr = NULL, *h;
+	char *url = NULL, *idem = NULL;
+	json_t *root;
+	json_error_t jerr;
+	long status = 0, oserr = 0;
+	CURLcode cc = CURLE_OK;
+	int r;
+
+	if (asprintf(&url, "http://localhost%s", path) < 0) {
+		url = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	if (idem_key && asprintf(&idem, "Idempotency-Key: %s", idem_key) < 0) {
+		idem = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	const char *lines[] = { "Accept: application/json",
+				body ? "Content-Type: application/json" : NULL,
+				"Expect:", idem };
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		if (!lines[i])
+			continue;
+		h = curl_slist_append(hdr, lines[i]);
+		if (!h) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		hdr = h;
+	}
+
+	curl_easy_reset(c->curl);     /* keeps the connection for the next page */
+	SETOPT(CURLOPT_UNIX_SOCKET_PATH, c->socket);
+	SETOPT(CURLOPT_URL, url);
+	SETOPT(CURLOPT_HTTPHEADER, hdr);
+	SETOPT(CURLOPT_USERAGENT, "joulectl/" JOULE_VERSION);
+	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	SETOPT(CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(CURLOPT_WRITEDATA, &b);
+	if (strcmp(method, "POST") == 0) {
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
+		SETOPT(CURLOPT_POSTFIELDS, body ? body : "");
+	} else if (strcmp(method, "GET") != 0) {
+		SETOPT(CURLOPT_CUSTOMREQUEST, method);
+	}
+	if (cc != CURLE_OK) {
+		fprintf(stderr, "joulectl: libcurl: %s\n", curl_easy_strerror(cc));
+		r = cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+		goto fail;
+	}
+
+	cc = curl_easy_perform(c->curl);
+	if (cc != CURLE_OK) {
+		if (b.oom) {
+			r = -ENOMEM;
+		} else if (b.too_big) {
+			fprintf(stderr, "joulectl: the answer from jouled exceeds %zu MiB\n",
+				ANSWER_MAX >> 20);
+			r = ERR_ANSWER;
+		} else {
+			curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
+			fprintf(stderr, "joulectl: cannot reach jouled at %s: %s", c->socket,
+				curl_easy_strerror(cc));
+			if (oserr)
+				fprintf(stderr, " (%s)", strerror((int)oserr));
+			fputc('\n', stderr);
+			r = ERR_REACH;
+		}
+		goto fail;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 400) {
+		r = report_refusal(c, status, &b);
+		goto fail;
+	}
+	if (status < 200 || status > 299) {
+		fprintf(stderr, "joulectl: unexpected HTTP %ld from jouled\n", status);
+		r = ERR_ANSWER;
+		goto fail;
+	}
+	root = json_loadb(b.p ? b.p : "", b.len, 0, &jerr);
+	if (!root) {
+		fprintf(stderr, "joulectl: unreadable answer from jouled: %s (line %d, column %d)\n",
+			jerr.text, jerr.line, jerr.column);
+		r = ERR_ANSWER;
+		goto fail;
+	}
+	*out = root;
+	r = 0;
+fail:
+	curl_slist_free_all(hdr);
+	free(idem);
+	free(url);
+	free(b.p);
+	return r;
+}
+
+#undef SETOPT
+
+static int http_get(struct ctx *c, const struct sbuf *path, json_t **out)
+{
+	if (path->err)
+		return path->err;
+	return http_call(c, "GET", path->p, NULL, 0, NULL, out);
+}
+
+/* The list under `key` of an answer object, or an ERR_ANSWER report. */
+static int answer_list(const json_t *root, const char *key, json_t **out)
+{
+	json_t *list = json_object_get(root, key);
+
+	if (!json_is_array(list)) {
+		fprintf(stderr, "joulectl: the answer from jouled has no \"%s\" list\n", key);
+		return ERR_ANSWER;
+	}
+	*out = list;
+	return 0;
+}
+
+/* Adds a query parameter for every option with a target that was given. */
+static void sb_query_opts(struct sbuf *b, CURL *curl, const struct cmd_args *a)
+{
+	for (size_t i = 0; a->cmd->opts && a->cmd->opts[i].name; i++)
+		if (a->val[i].set && a->cmd->opts[i].target && a->cmd->opts[i].kind != OPT_FLAG)
+			sb_query(b, curl, a->cmd->opts[i].target, a->val[i].str);
+}
+
+static const struct opt_val *opt(const struct cmd_args *a, const char *name)
+{
+	for (size_t i = 0; a->cmd->opts && a->cmd->opts[i].name; i++)
+		if (strcmp(a->cmd->opts[i].name, name) == 0)
+			return &a->val[i];
+	return NULL;
+}
+
+/* ---- commands ---- */
+
+static int cmd_status(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const keys[] = { "status", "version", "leader", "jobs", "nodes", "devices" };
+	struct table t = { .ncols = 2 };
+	json_t *root = NULL;
+	int r;
+
+	r = http_call(c, "GET", "/v1/health", NULL, 0, NULL, &root);
+	if (r < 0)
+		return r;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		tbl_add(&t, "%s:", keys[i]);
+		tbl_field(&t, root, keys[i]);
+	}
+	tbl_add(&t, "socket:");
+	tbl_add(&t, "%s", c->socket);
+	r = tbl_print(&t);
+done:
+	json_decref(root);
+	return r;
+}
+
+static int cmd_fleet(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const counts[] = { "models", "domains", "nodes", "devices" };
+	const char *sub = a->pos[0];
+	json_t *root = NULL;
+	char *body = NULL;
+	size_t len = 0;
+	int r;
+
+	if (strcmp(sub, "export") == 0) {
+		if (a->npos != 1) {
+			fprintf(stderr, "joulectl: fleet export takes no argument\n"
+					"usage: joulectl %s\n", a->cmd->synopsis);
+			return ERR_USAGE;
+		}
+		r = http_call(c, "GET", "/v1/fleet", NULL, 0, NULL, &root);
+		if (r == 0)
+			r = print_json(root);
+		goto done;
+	}
+	if (strcmp(sub, "import") != 0 || a->npos != 2) {
+		fprintf(stderr, "joulectl: %s\nusage: joulectl %s\n",
+			strcmp(sub, "import") ? "fleet: unknown subcommand" : "fleet import: FILE missing",
+			a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	r = read_input(a->pos[1], &body, &len);
+	if (r < 0)
+		return r;
+	r = http_call(c, "POST", "/v1/fleet", body, len, NULL, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	printf("imported:");
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		json_t *v = json_object_get(root, counts[i]);
+		if (json_is_integer(v))
+			printf("%s %" JSON_INTEGER_FORMAT " %s", i ? "," : "", json_integer_value(v),
+			       counts[i]);
+		else
+			printf("%s - %s", i ? "," : "", counts[i]);
+	}
+	putchar('\n');
+done:
+	free(body);
+	json_decref(root);
+	return r;
+}
+
+static int cmd_models(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "NAME", "VENDOR", "STACK", "MEM_GIB", "BW_GBS", "BF16_TF",
+					    "FP8_TF", "TDP_W", "MIN_CAP_W", "IDLE_W" };
+	static const char *const keys[] = { "name", "vendor", "stack", "memory_gib", "bandwidth_gbs",
+					    "bf16_tflops", "fp8_tflops", "tdp_w", "min_cap_w", "idle_w" };
+	struct table t = { .ncols = 10, .head = head };
+	json_t *root = NULL, *list, *m;
+	size_t i;
+	int r;
+
+	r = http_call(c, "GET", "/v1/models", NULL, 0, NULL, &root);
+	if (r < 0)
+		return r;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "models", &list);
+	if (r < 0)
+		goto done;
+	json_array_foreach(list, i, m)
+		for (size_t k = 0; k < t.ncols; k++)
+			tbl_field(&t, m, keys[k]);
+	r = tbl_print(&t);
+done:
+	json_decref(root);
+	return r;
+}
+
+#define NONE SIZE_MAX
+
+/* The domains as a tree: depth-first in the daemon's order among siblings. A parent that
+ * is not listed before its child makes the child a root, so the links form a forest. */
+static int cmd_domains(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "NAME", "PARENT", "BUDGET_W", "RESERVED_W", "HEADROOM_W",
+					    "USE%", "NODES", "DEVICES" };
+	struct table t = { .ncols = 8, .head = head };
+	json_t *root = NULL, *list, *d, *seen = NULL;
+	size_t *mem = NULL, *up, *first, *last, *next, *depth, n, i, top_first = NONE, top_last = NONE;
+	int r;
+
+	r = http_call(c, "GET", "/v1/domains", NULL, 0, NULL, &root);
+	if (r < 0)
+		return r;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "domains", &list);
+	if (r < 0)
+		goto done;
+	n = json_array_size(list);
+	mem = calloc(5 * n + 1, sizeof *mem);
+	seen = json_object();
+	if (!mem || !seen) {
+		r = -ENOMEM;
+		goto done;
+	}
+	up = mem;
+	first = up + n;
+	last = first + n;
+	next = last + n;
+	depth = next + n;
+	json_array_foreach(list, i, d) {
+		const char *name = jstr(d, "name"), *parent = jstr(d, "parent");
+		json_t *p = parent ? json_object_get(seen, parent) : NULL;
+
+		up[i] = p ? (size_t)json_integer_value(p) : NONE;
+		first[i] = last[i] = next[i] = NONE;
+		depth[i] = p ? depth[up[i]] + 1 : 0;
+		if (up[i] == NONE) {
+			if (top_last != NONE)
+				next[top_last] = i;
+			else
+				top_first = i;
+			top_last = i;
+		} else {
+			if (last[up[i]] != NONE)
+				next[last[up[i]]] = i;
+			else
+				first[up[i]] = i;
+			last[up[i]] = i;
+		}
+		if (name && !json_object_get(seen, name) &&
+		    json_object_set_new(seen, name, json_integer((json_int_t)i)) < 0) {
+			r = -ENOMEM;
+			goto done;
+		}
+	}
+	for (i = top_first; i != NONE;) {
+		json_t *budget, *reserved;
+
+		d = json_array_get(list, i);
+		budget = json_object_get(d, "budget_w");
+		reserved = json_object_get(d, "reserved_w");
+		tbl_add(&t, "%*s%s", (int)(2 * depth[i]), "", jstr(d, "name") ? jstr(d, "name") : "-");
+		tbl_field(&t, d, "parent");
+		tbl_json(&t, budget);
+		tbl_json(&t, reserved);
+		tbl_field(&t, d, "headroom_w");
+		if (json_is_number(budget) && json_is_number(reserved) && json_number_value(budget) > 0)
+			tbl_add(&t, "%.0f%%", 100.0 * json_number_value(reserved) / json_number_value(budget));
+		else
+			tbl_add(&t, "-");
+		tbl_field(&t, d, "nodes");
+		tbl_field(&t, d, "devices");
+		if (first[i] != NONE) {
+			i = first[i];
+			continue;
+		}
+		while (i != NONE && next[i] == NONE)
+			i = up[i];
+		if (i != NONE)
+			i = next[i];
+	}
+	r = tbl_print(&t);
+done:
+	json_decref(seen);
+	free(mem);
+	json_decref(root);
+	return r;
+}
+
+static int cmd_nodes(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "NAME", "DOMAIN", "STATE", "GROUP", "MODELS", "FREE/TOTAL",
+					    "HOST_IDLE_W" };
+	struct table t = { .ncols = 7, .head = head };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *list, *nd;
+	size_t i;
+	int r;
+
+	sb_add(&path, "/v1/nodes");
+	sb_query_opts(&path, c->curl, a);
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "nodes", &list);
+	if (r < 0)
+		goto done;
+	json_array_foreach(list, i, nd) {
+		tbl_field(&t, nd, "name");
+		tbl_field(&t, nd, "domain");
+		tbl_field(&t, nd, "state");
+		tbl_field(&t, nd, "group");
+		tbl_field(&t, nd, "models");
+		tbl_add(&t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+			json_integer_value(json_object_get(nd, "devices_free")),
+			json_integer_value(json_object_get(nd, "devices_total")));
+		tbl_field(&t, nd, "host_idle_w");
+	}
+	r = tbl_print(&t);
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+static int cmd_node(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const keys[] = { "name", "domain", "state", "group", "host_idle_w",
+					    "models", "labels", "exporter_url" };
+	static const char *const head[] = { "INDEX", "MODEL", "HEALTH", "JOB", "WORKER", "CAP_W" };
+	static const char *const dkeys[] = { "index", "model", "health", "job", "worker", "cap_w" };
+	struct table kv = { .ncols = 2 }, t = { .ncols = 6, .head = head };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *dev;
+	size_t i;
+	int r;
+
+	sb_add(&path, "/v1/nodes/");
+	sb_segment(&path, c->curl, a->pos[0]);
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		tbl_add(&kv, "%s:", keys[k]);
+		tbl_field(&kv, root, keys[k]);
+		if (k == 4) {
+			tbl_add(&kv, "devices:");
+			tbl_add(&kv, "%" JSON_INTEGER_FORMAT " free of %" JSON_INTEGER_FORMAT,
+				json_integer_value(json_object_get(root, "devices_free")),
+				json_integer_value(json_object_get(root, "devices_total")));
+		}
+	}
+	r = tbl_print(&kv);
+	if (r < 0)
+		goto done;
+	json_array_foreach(json_object_get(root, "devices"), i, dev)
+		for (size_t k = 0; k < t.ncols; k++)
+			tbl_field(&t, dev, dkeys[k]);
+	putchar('\n');
+	r = tbl_print(&t);
+done:
+	tbl_free(&kv);
+	tbl_free(&t);
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+static int cmd_devices(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "NODE", "INDEX", "MODEL", "VENDOR", "HEALTH", "JOB",
+					    "CAP_W" };
+	static const char *const keys[] = { "node", "index", "model", "vendor", "health", "job",
+					    "cap_w" };
+	struct table t = { .ncols = 7, .head = head };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *list, *dev;
+	size_t i;
+	int r;
+
+	sb_add(&path, "/v1/devices");
+	sb_query_opts(&path, c->curl, a);
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "devices", &list);
+	if (r < 0)
+		goto done;
+	json_array_foreach(list, i, dev)
+		for (size_t k = 0; k < t.ncols; k++)
+			tbl_field(&t, dev, keys[k]);
+	r = tbl_print(&t);
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+/* drain and resume: the command name is the last path segment. */
+static int cmd_node_state(struct ctx *c, const struct cmd_args *a)
+{
+	struct sbuf path = { 0 };
+	json_t *root = NULL;
+	int r;
+
+	sb_add(&path, "/v1/nodes/");
+	sb_segment(&path, c->curl, a->pos[0]);
+	sb_printf(&path, "/%s", a->cmd->name);
+	if (path.err) {
+		r = path.err;
+		goto done;
+	}
+	r = http_call(c, "POST", path.p, NULL, 0, NULL, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	printf("node ");
+	put_clean(stdout, jstr(root, "name") ? jstr(root, "name") : a->pos[0]);
+	printf(": ");
+	put_clean(stdout, jstr(root, "state") ? jstr(root, "state") : "-");
+	putchar('\n');
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+static void tbl_placement(struct table *t, const json_t *job)
+{
+	json_t *w;
+	size_t i;
+
+	json_array_foreach(json_object_get(job, "placement"), i, w) {
+		tbl_field(t, w, "worker");
+		tbl_field(t, w, "node");
+		tbl_field(t, w, "model");
+		tbl_indexes(t, json_object_get(w, "devices"));
+		tbl_field(t, w, "cap_w");
+	}
+}
+
+static const char *const placement_head[] = { "WORKER", "NODE", "MODEL", "DEVICES", "CAP_W" };
+
+/* "job ID STATE", the reason if any, and the placement table when placed. */
+static int print_job_short(const json_t *job)
+{
+	struct table t = { .ncols = 5, .head = placement_head };
+	struct sbuf b = { 0 };
+
+	sb_add(&b, "job ");
+	sb_json(&b, json_object_get(job, "id"));
+	sb_add(&b, " ");
+	sb_json(&b, json_object_get(job, "state"));
+	if (b.err) {
+		free(b.p);
+		return b.err;
+	}
+	sanitize(b.p);
+	puts(b.p);
+	free(b.p);
+	if (jstr(job, "reason")) {
+		fputs("reason: ", stdout);
+		put_clean(stdout, jstr(job, "reason"));
+		putchar('\n');
+	}
+	if (json_array_size(json_object_get(job, "placement")) == 0)
+		return 0;
+	tbl_placement(&t, job);
+	return tbl_print(&t);
+}
+
+/* Writes v at a dotted path ("accelerator.models"), creating objects on the way.
+ * Steals v, even on failure. */
+static int json_set_path(json_t *obj, const char *path, json_t *v)
+{
+	const char *dot;
+	char key[64];
+	json_t *child;
+
+	if (!v)
+		return -ENOMEM;
+	while ((dot = strchr(path, '.'))) {
+		size_t len = (size_t)(dot - path);
+
+		if (len >= sizeof key) {
+			json_decref(v);
+			return -EINVAL;
+		}
+		memcpy(key, path, len);
+		key[len] = '\0';
+		child = json_object_get(obj, key);
+		if (!json_is_object(child)) {
+			if (child && !json_is_null(child)) {
+				fprintf(stderr, "joulectl: \"%s\" in the job file is not an object\n", key);
+				json_decref(v);
+				return ERR_USAGE;
+			}
+			child = json_object();
+			if (json_object_set_new(obj, key, child) < 0) {
+				json_decref(v);
+				return -ENOMEM;
+			}
+		}
+		obj = child;
+		path = dot + 1;
+	}
+	return json_object_set_new(obj, path, v) < 0 ? -ENOMEM : 0;
+}
+
+static int cmd_submit(struct ctx *c, const struct cmd_args *a)
+{
+	const struct opt_def *defs = a->cmd->opts;
+	const struct opt_val *key = opt(a, "idempotency-key");
+	json_t *body = NULL, *root = NULL, *v;
+	json_error_t jerr;
+	char *text = NULL, *out = NULL;
+	size_t len;
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; defs[i].name; i++)
+		any |= a->val[i].set && defs[i].target;
+	if (a->npos == 0 && !any) {
+		fprintf(stderr, "joulectl: submit needs a FILE or flags such as --name, --kind, "
+				"--workers, --devices\nusage: joulectl %s\n", a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	if (key->set && strpbrk(key->str, "\r\n")) {
+		fprintf(stderr, "joulectl: --idempotency-key must be one line\n");
+		return ERR_USAGE;
+	}
+	if (a->npos == 1) {
+		r = read_input(a->pos[0], &text, &len);
+		if (r < 0)
+			return r;
+		body = json_loadb(text, len, 0, &jerr);
+		if (!body || !json_is_object(body)) {
+			if (body)
+				fprintf(stderr, "joulectl: %s: a job is a JSON object\n", a->pos[0]);
+			else
+				fprintf(stderr, "joulectl: %s:%d:%d: %s\n",
+					strcmp(a->pos[0], "-") ? a->pos[0] : "stdin", jerr.line,
+					jerr.column, jerr.text);
+			r = ERR_USAGE;
+			goto done;
+		}
+	} else {
+		body = json_object();
+		if (!body) {
+			r = -ENOMEM;
+			goto done;
+		}
+	}
+	for (size_t i = 0; defs[i].name; i++) {
+		const struct opt_val *ov = &a->val[i];
+
+		if (!ov->set || !defs[i].target)
+			continue;
+		switch (defs[i].kind) {
+		case OPT_FLAG:
+			v = json_true();
+			break;
+		case OPT_STR:
+			v = json_string(ov->str);
+			if (!v) {
+				fprintf(stderr, "joulectl: --%s: not UTF-8 text\n", defs[i].name);
+				r = ERR_USAGE;
+				goto done;
+			}
+			break;
+		case OPT_INT:
+			v = json_integer(ov->num);
+			break;
+		case OPT_NUM:
+			v = ov->real == (double)(json_int_t)ov->real ? json_integer((json_int_t)ov->real)
+								      : json_real(ov->real);
+			break;
+		case OPT_LIST:
+			v = json_array();
+			for (size_t k = 0; v && k < ov->n; k++) {
+				json_t *s = json_string(ov->list[k]);
+				if (!s) {
+					fprintf(stderr, "joulectl: --%s: not UTF-8 text\n", defs[i].name);
+					json_decref(v);
+					r = ERR_USAGE;
+					goto done;
+				}
+				if (json_array_append_new(v, s) < 0) {
+					json_decref(v);
+					v = NULL;
+				}
+			}
+			break;
+		default:
+			v = NULL;
+			break;
+		}
+		r = json_set_path(body, defs[i].target, v);
+		if (r < 0)
+			goto done;
+	}
+	out = json_dumps(body, JSON_COMPACT);
+	if (!out) {
+		r = -ENOMEM;
+		goto done;
+	}
+	r = http_call(c, "POST", "/v1/jobs", out, strlen(out), key->set ? key->str : NULL, &root);
+	if (r < 0)
+		goto done;
+	r = c->json ? print_json(root) : print_job_short(root);
+done:
+	free(out);
+	free(text);
+	json_decref(body);
+	json_decref(root);
+	return r;
+}
+
+/* MODEL: the placed model, else the allowed ones, else "any". */
+static void tbl_job_model(struct table *t, const json_t *job)
+{
+	const json_t *models = json_object_get(json_object_get(job, "accelerator"), "models");
+	const json_t *placed = json_object_get(json_array_get(json_object_get(job, "placement"), 0),
+					       "model");
+
+	if (placed)
+		tbl_json(t, placed);
+	else if (json_array_size(models))
+		tbl_json(t, models);
+	else
+		tbl_add(t, "any");
+}
+
+/* NODES: up to three distinct node names, then "+N". */
+static void tbl_job_nodes(struct table *t, const json_t *job, json_t *set)
+{
+	struct sbuf b = { 0 };
+	const char *name;
+	json_t *w, *unused;
+	size_t i, shown = 0;
+
+	json_object_clear(set);
+	json_array_foreach(json_object_get(job, "placement"), i, w)
+		if ((name = jstr(w, "node")) && json_object_set_new(set, name, json_null()) < 0)
+			b.err = -ENOMEM;
+	json_object_foreach(set, name, unused) {
+		if (shown == 3) {
+			sb_printf(&b, ",+%zu", json_object_size(set) - 3);
+			break;
+		}
+		sb_printf(&b, "%s%s", shown++ ? "," : "", name);
+	}
+	if (!shown)
+		sb_add(&b, "-");
+	if (b.err) {
+		free(b.p);
+		if (!t->err)
+			t->err = b.err;
+		return;
+	}
+	tbl_take(t, b.p);
+}
+
+static int cmd_jobs(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "ID", "NAME", "KIND", "STATE", "OWNER", "QUEUE", "PRIO",
+					    "SHAPE", "MODEL", "NODES", "AGE" };
+	struct table t = { .ncols = 11, .head = head };
+	const struct opt_val *after = opt(a, "after"), *limit = opt(a, "limit");
+	bool all = opt(a, "all")->set;
+	struct sbuf path = { 0 };
+	json_t *page = NULL, *jobs = NULL, *list, *next, *job, *set = NULL, *whole = NULL;
+	json_t *cursors = NULL;         /* every cursor followed: a loop is an error, not a hang */
+	char cursor[32] = "", lim[32];
+	size_t i;
+	int r;
+
+	if (after->set)
+		snprintf(cursor, sizeof cursor, "%lld", after->num);
+	snprintf(lim, sizeof lim, "%lld", limit->num);
+	jobs = json_array();
+	set = json_object();
+	cursors = json_object();
+	if (!jobs || !set || !cursors) {
+		r = -ENOMEM;
+		goto done;
+	}
+	for (;;) {
+		path.len = 0;
+		sb_add(&path, "/v1/jobs");
+		for (size_t k = 0; a->cmd->opts[k].name; k++)
+			if (a->val[k].set && a->cmd->opts[k].kind == OPT_STR)
+				sb_query(&path, c->curl, a->cmd->opts[k].target, a->val[k].str);
+		sb_query(&path, c->curl, "limit", limit->set ? lim : NULL);
+		sb_query(&path, c->curl, "after", cursor[0] ? cursor : NULL);
+		json_decref(page);
+		page = NULL;
+		r = http_get(c, &path, &page);
+		if (r < 0)
+			goto done;
+		r = answer_list(page, "jobs", &list);
+		if (r < 0)
+			goto done;
+		if (json_array_extend(jobs, list) < 0) {
+			r = -ENOMEM;
+			goto done;
+		}
+		next = json_object_get(page, "next");
+		if (!all || !next || json_is_null(next))
+			break;
+		if (cursor[0] && json_object_set_new(cursors, cursor, json_null()) < 0) {
+			r = -ENOMEM;
+			goto done;
+		}
+		if (json_is_integer(next))
+			snprintf(cursor, sizeof cursor, "%" JSON_INTEGER_FORMAT, json_integer_value(next));
+		if (!json_is_integer(next) || json_array_size(list) == 0 ||
+		    json_object_get(cursors, cursor)) {
+			fprintf(stderr, "joulectl: jouled answered a page cursor that does not advance\n");
+			r = ERR_ANSWER;
+			goto done;
+		}
+	}
+	if (c->json) {
+		if (!all) {
+			r = print_json(page);
+			goto done;
+		}
+		whole = json_pack("{s:O,s:n}", "jobs", jobs, "next");
+		r = whole ? print_json(whole) : -ENOMEM;
+		goto done;
+	}
+	json_array_foreach(jobs, i, job) {
+		json_t *n = json_object_get(job, "workers");
+
+		if (!json_is_integer(n))
+			n = json_object_get(job, "replicas");
+		tbl_field(&t, job, "id");
+		tbl_field(&t, job, "name");
+		tbl_field(&t, job, "kind");
+		tbl_field(&t, job, "state");
+		tbl_field(&t, job, "owner");
+		tbl_field(&t, job, "queue");
+		tbl_field(&t, job, "priority");
+		if (json_is_integer(n) && json_is_integer(json_object_get(job, "devices")))
+			tbl_add(&t, "%" JSON_INTEGER_FORMAT "x%" JSON_INTEGER_FORMAT, json_integer_value(n),
+				json_integer_value(json_object_get(job, "devices")));
+		else
+			tbl_add(&t, "-");
+		tbl_job_model(&t, job);
+		tbl_job_nodes(&t, job, set);
+		tbl_age(&t, jstr(job, "submitted_at"), c->now);
+	}
+	r = tbl_print(&t);
+done:
+	tbl_free(&t);
+	free(path.p);
+	json_decref(whole);
+	json_decref(cursors);
+	json_decref(set);
+	json_decref(jobs);
+	json_decref(page);
+	return r;
+}
+
+/* A positional job ID: a positive integer, printed back canonically into the path. */
+static int job_path(const struct cmd_args *a, struct sbuf *path)
+{
+	long long id;
+
+	if (!parse_int(a->pos[0], &id) || id < 1) {
+		fprintf(stderr, "joulectl: job ID must be a positive integer, not \"%s\"\n"
+				"usage: joulectl %s\n", a->pos[0], a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	sb_printf(path, "/v1/jobs/%lld", id);
+	return path->err;
+}
+
+static void kv_time(struct table *kv, const char *key, const json_t *job, time_t now)
+{
+	const char *when = jstr(job, key);
+	char age[32];
+
+	tbl_add(kv, "%s:", key);
+	if (!when)
+		tbl_add(kv, "-");
+	else if (fmt_age(age, sizeof age, when, now))
+		tbl_add(kv, "%s (%s ago)", when, age);
+	else
+		tbl_add(kv, "%s", when);
+}
+
+static int cmd_job(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const keys[] = { "id", "name", "kind", "state", "reason", "owner", "uid",
+					    "queue", "priority", "preemptible", "workers", "replicas",
+					    "devices" };
+	static const char *const acc[] = { "vendors", "models", "stack", "min_memory_gib", "fp8" };
+	struct table kv = { .ncols = 2 }, t = { .ncols = 5, .head = placement_head };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *accel;
+	int r;
+
+	r = job_path(a, &path);
+	if (r < 0)
+		goto done;
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		json_t *v = json_object_get(root, keys[k]);
+		if ((!v || json_is_null(v)) && (strcmp(keys[k], "workers") == 0 ||
+						strcmp(keys[k], "replicas") == 0))
+			continue;
+		tbl_add(&kv, "%s:", keys[k]);
+		tbl_json(&kv, v);
+	}
+	accel = json_object_get(root, "accelerator");
+	for (size_t k = 0; k < sizeof acc / sizeof acc[0]; k++) {
+		tbl_add(&kv, "%s:", acc[k]);
+		tbl_field(&kv, accel, acc[k]);
+	}
+	tbl_add(&kv, "cap_w:");
+	tbl_field(&kv, json_object_get(root, "power"), "cap_w");
+	tbl_add(&kv, "topology:");
+	tbl_field(&kv, root, "topology");
+	tbl_add(&kv, "duration_s:");
+	tbl_field(&kv, root, "duration_s");
+	kv_time(&kv, "submitted_at", root, c->now);
+	kv_time(&kv, "placed_at", root, c->now);
+	kv_time(&kv, "finished_at", root, c->now);
+	r = tbl_print(&kv);
+	if (r < 0 || json_array_size(json_object_get(root, "placement")) == 0)
+		goto done;
+	tbl_placement(&t, root);
+	putchar('\n');
+	r = tbl_print(&t);
+done:
+	tbl_free(&kv);
+	tbl_free(&t);
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+static int cmd_cancel(struct ctx *c, const struct cmd_args *a)
+{
+	struct sbuf path = { 0 };
+	json_t *root = NULL;
+	int r;
+
+	r = job_path(a, &path);
+	if (r < 0)
+		goto done;
+	r = http_call(c, "DELETE", path.p, NULL, 0, NULL, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	printf("job ");
+	put_clean(stdout, path.p + strlen("/v1/jobs/"));
+	printf(" cancelled\n");
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+/* ---- command line ---- */
+
+static const struct opt_def nodes_opts[] = {
+	{ "state", OPT_STR, "state" },
+	{ "domain", OPT_STR, "domain" },
+	{ "model", OPT_STR, "model" },
+	{ NULL, OPT_FLAG, NULL },
+};
+
+static const struct opt_def devices_opts[] = {
+	{ "model", OPT_STR, "model" },
+	{ "vendor", OPT_STR, "vendor" },
+	{ "state", OPT_STR, "state" },
+	{ "health", OPT_STR, "health" },
+	{ "node", OPT_STR, "node" },
+	{ NULL, OPT_FLAG, NULL },
+};
+
+static const struct opt_def jobs_opts[] = {
+	{ "state", OPT_STR, "state" },
+	{ "owner", OPT_STR, "owner" },
+	{ "kind", OPT_STR, "kind" },
+	{ "queue", OPT_STR, "queue" },
+	{ "limit", OPT_INT, "limit" },
+	{ "after", OPT_INT, "after" },
+	{ "all", OPT_FLAG, NULL },
+	{ NULL, OPT_FLAG, NULL },
+};
+
+static const struct opt_def submit_opts[] = {
+	{ "name", OPT_STR, "name" },
+	{ "kind", OPT_STR, "kind" },
+	{ "workers", OPT_INT, "workers" },
+	{ "replicas", OPT_INT, "replicas" },
+	{ "devices", OPT_INT, "devices" },
+	{ "queue", OPT_STR, "queue" },
+	{ "priority", OPT_INT, "priority" },
+	{ "preemptible", OPT_FLAG, "preemptible" },
+	{ "model", OPT_LIST, "accelerator.models" },
+	{ "vendor", OPT_LIST, "accelerator.vendors" },
+	{ "stack", OPT_STR, "accelerator.stack" },
+	{ "min-memory", OPT_NUM, "accelerator.min_memory_gib" },
+	{ "fp8", OPT_FLAG, "accelerator.fp8" },
+	{ "cap", OPT_INT, "power.cap_w" },
+	{ "topology", OPT_STR, "topology" },
+	{ "duration", OPT_INT, "duration_s" },
+	{ "idempotency-key", OPT_STR, NULL },
+	{ NULL, OPT_FLAG, NULL },
+};
+
+static const struct command commands[] = {
+	{ "status", cmd_status, NULL, 0, 0, "status" },
+	{ "fleet", cmd_fleet, NULL, 1, 2, "fleet import FILE|- | fleet export" },
+	{ "models", cmd_models, NULL, 0, 0, "models" },
+	{ "domains", cmd_domains, NULL, 0, 0, "domains" },
+	{ "nodes", cmd_nodes, nodes_opts, 0, 0, "nodes [--state S] [--domain D] [--model M]" },
+	{ "node", cmd_node, NULL, 1, 1, "node NAME" },
+	{ "devices", cmd_devices, devices_opts, 0, 0,
+	  "devices [--model M] [--vendor V] [--state free|allocated] [--health H] [--node N]" },
+	{ "drain", cmd_node_state, NULL, 1, 1, "drain NODE" },
+	{ "resume", cmd_node_state, NULL, 1, 1, "resume NODE" },
+	{ "submit", cmd_submit, submit_opts, 0, 1,
+	  "submit [FILE|-] [--name NAME] [--kind KIND] [--workers N] ... (see joulectl --help)" },
+	{ "jobs", cmd_jobs, jobs_opts, 0, 0,
+	  "jobs [--state S] [--owner U] [--kind K] [--queue Q] [--limit N] [--after ID] [--all]" },
+	{ "job", cmd_job, NULL, 1, 1, "job ID" },
+	{ "cancel", cmd_cancel, NULL, 1, 1, "cancel ID" },
+};
+
+static const char help_text[] =
+	"usage: joulectl [--socket PATH] [--json] [--help] [--version] COMMAND [ARGS]\n"
+	"\n"
+	"Talks to jouled, the joule scheduler daemon, over its Unix socket.\n"
+	"\n"
+	"Global options (before or after the command):\n"
+	"  --socket PATH          daemon socket (default: $JOULE_SOCKET, else\n"
+	"                         " DEFAULT_SOCKET ")\n"
+	"  --json                 print the daemon's JSON answer, pretty, instead of a table\n"
+	"  -h, --help             print this help and exit\n"
+	"  --version              print the version and exit\n"
+	"\n"
+	"Commands:\n"
+	"  status                 daemon health: status, version, leader, counts\n"
+	"  fleet import FILE|-    import a fleet document (models, domains, nodes; all or\n"
+	"                         nothing) and print the counts\n"
+	"  fleet export           print the fleet document (always JSON)\n"
+	"  models                 list accelerator models\n"
+	"  domains                power domains as a tree: budget, reserved, headroom, use\n"
+	"  nodes [--state S] [--domain D] [--model M]\n"
+	"                         list nodes\n"
+	"  node NAME              one node and its devices\n"
+	"  devices [--model M] [--vendor V] [--state free|allocated] [--health H] [--node N]\n"
+	"                         list devices\n"
+	"  drain NODE             stop placing jobs on NODE (draining until its jobs end)\n"
+	"  resume NODE            put NODE back in service\n"
+	"  submit [FILE|-] [FLAGS]\n"
+	"                         submit a job; FLAGS override the file's fields or, with\n"
+	"                         no FILE, build the whole request; prints \"job ID STATE\"\n"
+	"  jobs [--state S] [--owner U] [--kind K] [--queue Q] [--limit N] [--after ID] [--all]\n"
+	"                         list jobs: one page of --limit jobs (daemon default 100)\n"
+	"                         after job --after; --all follows the pages to the end\n"
+	"  job ID                 one job and its placement\n"
+	"  cancel ID              cancel a job, releasing its devices and watts\n"
+	"\n"
+	"Submit flags:\n"
+	"  --name NAME            job name\n"
+	"  --kind KIND            training or inference\n"
+	"  --workers N            workers (training)\n"
+	"  --replicas N           replicas (inference)\n"
+	"  --devices N            devices per worker or replica\n"
+	"  --queue Q              queue (default: default)\n"
+	"  --priority P           priority (default 0)\n"
+	"  --preemptible          the job may be preempted\n"
+	"  --model M              allowed model; repeat for more (replaces the file's list)\n"
+	"  --vendor V             allowed vendor; repeat for more (replaces the file's list)\n"
+	"  --stack S              software stack: cuda, cann, ... or any\n"
+	"  --min-memory GIB       least device memory in GiB\n"
+	"  --fp8                  needs FP8\n"
+	"  --cap W                per-device power cap in watts (power.cap_w)\n"
+	"  --topology T           any, same_node, same_group, same_rack or spread\n"
+	"  --duration SECONDS     estimated run time\n"
+	"  --idempotency-key KEY  sent as Idempotency-Key: a retry with the same key\n"
+	"                         returns the original job instead of a second one\n"
+	"\n"
+	"Exit status: 0 ok; 1 the daemon refused the request (or answered nonsense);\n"
+	"2 usage error or unreadable FILE; 3 cannot reach jouled.\n";
+
+static int usage_error(const struct command *cmd, const char *fmt, const char *arg)
+{
+	fputs("joulectl: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	if (cmd)
+		fprintf(stderr, "usage: joulectl %s\n", cmd->synopsis);
+	else
+		fputs("usage: joulectl [--socket PATH] [--json] COMMAND [ARGS] (see joulectl --help)\n",
+		      stderr);
+	return ERR_USAGE;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* One option of the command being parsed, `value` from "--opt=value" or NULL. */
+static int take_option(int argc, char **argv, int *i, struct cmd_args *a, size_t k,
+		       const char *value)
+{
+	const struct opt_def *d = &a->cmd->opts[k];
+	struct opt_val *v = &a->val[k];
+
+	if (d->kind == OPT_FLAG) {
+		if (value)
+			return usage_error(a->cmd, "option --%s takes no value", d->name);
+		v->set = true;
+		return 0;
+	}
+	if (!value) {
+		if (*i + 1 >= argc)
+			return usage_error(a->cmd, "option --%s needs a value", d->name);
+		value = argv[++*i];
+	}
+	switch (d->kind) {
+	case OPT_INT:
+		if (!parse_int(value, &v->num))
+			return usage_error(a->cmd, "option --%s needs an integer", d->name);
+		break;
+	case OPT_NUM:
+		if (!parse_num(value, &v->real))
+			return usage_error(a->cmd, "option --%s needs a number", d->name);
+		break;
+	case OPT_LIST:
+		if (!v->list) {
+			v->list = calloc((size_t)argc, sizeof *v->list);
+			if (!v->list)
+				return -ENOMEM;
+		}
+		v->list[v->n++] = value;
+		break;
+	default:
+		break;
+	}
+	v->str = value;
+	v->set = true;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct ctx *c, struct cmd_args *a)
+{
+	bool only_pos = false;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *value;
+		size_t len, k;
+
+		if (only_pos || arg[0] != '-' || arg[1] == '\0') {
+			if (!a->cmd) {
+				a->cmd = find_command(arg);
+				if (!a->cmd)
+					return usage_error(NULL, "unknown command \"%s\"", arg);
+			} else if (a->npos == MAX_POS || a->npos == a->cmd->max_pos) {
+				return usage_error(a->cmd, "unexpected argument \"%s\"", arg);
+			} else {
+				a->pos[a->npos++] = arg;
+			}
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_pos = true;
+			continue;
+		}
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			c->help = true;
+			return 0;
+		}
+		if (arg[1] != '-')
+			return usage_error(a->cmd, "unknown option \"%s\"", arg);
+		name = arg + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		value = eq ? eq + 1 : NULL;
+		if (len == 7 && strncmp(name, "version", len) == 0 && !value) {
+			c->version = true;
+		} else if (len == 4 && strncmp(name, "json", len) == 0 && !value) {
+			c->json = true;
+		} else if (len == 6 && strncmp(name, "socket", len) == 0) {
+			if (!value && i + 1 >= argc)
+				return usage_error(a->cmd, "option --socket needs a value", NULL);
+			c->socket = value ? value : argv[++i];
+			if (!*c->socket)
+				return usage_error(a->cmd, "option --socket needs a path", NULL);
+		} else {
+			for (k = 0; a->cmd && a->cmd->opts && a->cmd->opts[k].name; k++)
+				if (strlen(a->cmd->opts[k].name) == len &&
+				    strncmp(a->cmd->opts[k].name, name, len) == 0)
+					break;
+			if (!a->cmd || !a->cmd->opts || !a->cmd->opts[k].name)
+				return usage_error(a->cmd, "unknown option \"%s\"", arg);
+			r = take_option(argc, argv, &i, a, k, value);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int exit_code(int r)
+{
+	switch (r) {
+	case 0:
+		return 0;
+	case ERR_USAGE:
+		return EXIT_USAGE;
+	case ERR_REACH:
+		return EXIT_UNREACHABLE;
+	case ERR_REFUSED:
+	case ERR_ANSWER:
+		return EXIT_REFUSED;
+	default:
+		fprintf(stderr, "joulectl: %s\n", strerror(-r));
+		return EXIT_REFUSED;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx c = { 0 };
+	struct cmd_args a = { 0 };
+	const char *env = getenv("JOULE_SOCKET");
+	bool curl_up = false;
+	int r;
+
+	r = parse_args(argc, argv, &c, &a);
+	if (r < 0)
+		goto done;
+	if (c.help) {
+		fputs(help_text, stdout);
+		goto done;
+	}
+	if (c.version) {
+		printf("joulectl %s (libcurl %s, jansson %s)\n", JOULE_VERSION,
+		       curl_version_info(CURLVERSION_NOW)->version, jansson_version_str());
+		goto done;
+	}
+	if (!a.cmd) {
+		r = usage_error(NULL, "missing command%s", "");
+		goto done;
+	}
+	if (a.npos < a.cmd->min_pos) {
+		r = usage_error(a.cmd, "missing argument%s", "");
+		goto done;
+	}
+	if (!c.socket)
+		c.socket = env && *env ? env : DEFAULT_SOCKET;
+	c.now = time(NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		r = -ENOMEM;
+		goto done;
+	}
+	curl_up = true;
+	c.curl = curl_easy_init();
+	if (!c.curl) {
+		r = -ENOMEM;
+		goto done;
+	}
+	r = a.cmd->run(&c, &a);
+done:
+	for (size_t k = 0; k < MAX_OPTS; k++)
+		free(a.val[k].list);
+	curl_easy_cleanup(c.curl);
+	if (curl_up)
+		curl_global_cleanup();
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "joulectl: writing to stdout: %s\n", strerror(errno ? errno : EIO));
+		return r == 0 || r == -EIO ? EXIT_REFUSED : exit_code(r);
+	}
+	return exit_code(r);
+}
