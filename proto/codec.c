@@ -252,6 +252,40 @@ static int decode_accel(const json_t *a, const struct fleet *f, struct job_reque
 	return 0;
 }
 
+static int decode_need(const json_t *n, const char *path, struct job_request *r, struct err *e)
+{
+	static const char *const keys[] = {"memory_gib", "bandwidth_gbs", "bf16_tflops", "fp8", NULL};
+	char field[64];
+	uint64_t u;
+	int rc;
+
+	if (!json_is_object(n))
+		return err_set(e, ERR_INVALID, path, "must be an object");
+	if ((rc = only_keys(n, keys, path, e)) < 0)
+		return rc;
+	snprintf(field, sizeof(field), "%s.memory_gib", path);
+	if ((rc = get_uint(n, "memory_gib", field, 0, 1u << 24, false, &u, e)) < 0)
+		return rc;
+	if (rc == 0)
+		r->need.memory_gib = (uint32_t)u;
+	snprintf(field, sizeof(field), "%s.bandwidth_gbs", path);
+	if ((rc = get_uint(n, "bandwidth_gbs", field, 0, 1u << 28, false, &u, e)) < 0)
+		return rc;
+	if (rc == 0)
+		r->need.bandwidth_gbs = (uint32_t)u;
+	snprintf(field, sizeof(field), "%s.bf16_tflops", path);
+	if ((rc = get_real(n, "bf16_tflops", field, 0, 1e8, &r->need.bf16_tflops, e)) < 0)
+		return rc;
+	snprintf(field, sizeof(field), "%s.fp8", path);
+	if ((rc = get_bool(n, "fp8", field, &r->need.fp8, e)) < 0)
+		return rc;
+	if (!r->need.memory_gib && !r->need.bandwidth_gbs && !(r->need.bf16_tflops > 0))
+		return err_set(e, ERR_INVALID, path,
+			       "needs at least one of memory_gib, bandwidth_gbs, bf16_tflops");
+	r->capability = true;
+	return 0;
+}
+
 /* power.cap_w must fit [min_cap_w, tdp_w] of at least one model the other filters allow. */
 static int check_cap(const struct fleet *f, const struct job_request *r, struct err *e)
 {
@@ -293,7 +327,8 @@ static int dup_str(char **dst, const char *s, struct err *e)
 int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, struct err *e)
 {
 	static const char *const keys[] = {"name", "kind", "queue", "priority", "preemptible",
-					   "workers", "replicas", "devices", "accelerator", "power",
+					   "workers", "replicas", "min_replicas", "devices",
+					   "per_worker", "per_replica", "accelerator", "power",
 					   "topology", "duration_s", NULL};
 	struct job_request *r = &j->req;
 	const char *s;
@@ -321,9 +356,31 @@ int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, st
 	if ((rc = get_uint(doc, want, want, 1, JOB_MAX_COUNT, true, &u, e)) < 0)
 		return rc;
 	r->count = (uint32_t)u;
-	if ((rc = get_uint(doc, "devices", "devices", 1, JOB_MAX_DEVICES, true, &u, e)) < 0)
-		return rc;
-	r->devices = (uint32_t)u;
+	r->min_count = r->count;
+	if (json_object_get(doc, "min_replicas")) {
+		if (r->kind != JOB_INFERENCE)
+			return err_set(e, ERR_INVALID, "min_replicas", "only inference jobs have replicas");
+		if ((rc = get_uint(doc, "min_replicas", "min_replicas", 1, r->count, true, &u, e)) < 0)
+			return rc;
+		r->min_count = (uint32_t)u;
+	}
+	const char *need_key = r->kind == JOB_TRAINING ? "per_worker" : "per_replica";
+	const json_t *need = json_object_get(doc, need_key);
+	if (!need && json_object_get(doc, "per_worker"))
+		need = json_object_get(doc, need_key = "per_worker");
+	if (json_object_get(doc, "per_worker") && json_object_get(doc, "per_replica"))
+		return err_set(e, ERR_INVALID, "per_replica", "give per_worker or per_replica, not both");
+	if (need && !json_is_null(need)) {
+		if ((rc = decode_need(need, need_key, r, e)) < 0)
+			return rc;
+		if (json_object_get(doc, "devices"))
+			return err_set(e, ERR_INVALID, "devices", "give devices or %s, not both",
+				       need_key);
+	} else {
+		if ((rc = get_uint(doc, "devices", "devices", 1, JOB_MAX_DEVICES, true, &u, e)) < 0)
+			return rc;
+		r->devices = (uint32_t)u;
+	}
 	s = "default";
 	if ((rc = get_str(doc, "queue", "queue", 63, false, &s, e)) < 0)
 		return rc;
@@ -352,11 +409,27 @@ int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, st
 		return rc;
 	const json_t *p = json_object_get(doc, "power");
 	if (p && !json_is_null(p)) {
-		static const char *const pkeys[] = {"cap_w", NULL};
+		static const char *const pkeys[] = {"cap_w", "cap", "min_perf", NULL};
 		if (!json_is_object(p))
 			return err_set(e, ERR_INVALID, "power", "must be an object");
 		if ((rc = only_keys(p, pkeys, "power", e)) < 0)
 			return rc;
+		const json_t *cap = json_object_get(p, "cap");
+		if (cap && !json_is_null(cap)) {
+			if (!json_is_string(cap) || strcmp(json_string_value(cap), "auto") != 0)
+				return err_set(e, ERR_INVALID, "power.cap",
+					       "must be \"auto\" (give a number as power.cap_w)");
+			if (json_object_get(p, "cap_w"))
+				return err_set(e, ERR_INVALID, "power.cap_w",
+					       "give cap_w or \"cap\":\"auto\", not both");
+			r->cap_auto = true;
+			r->min_perf = 0.8;
+			if ((rc = get_real(p, "min_perf", "power.min_perf", 0.05, 1.0, &r->min_perf, e)) < 0)
+				return rc;
+		} else if (json_object_get(p, "min_perf")) {
+			return err_set(e, ERR_INVALID, "power.min_perf",
+				       "only with \"cap\":\"auto\"");
+		}
 		if ((rc = get_uint(p, "cap_w", "power.cap_w", 1, 100000, false, &u, e)) < 0)
 			return rc;
 		if (rc == 0) {
@@ -785,6 +858,20 @@ json_t *codec_job_encode(const struct fleet *f, const struct job *j)
 		return NULL;
 	json_object_set_new(o, r->kind == JOB_TRAINING ? "workers" : "replicas",
 			    json_integer(r->count));
+	if (r->kind == JOB_INFERENCE)
+		json_object_set_new(o, "min_replicas", json_integer(r->min_count ? r->min_count : r->count));
+	if (r->capability) {
+		json_object_set_new(o, "devices", json_null());
+		json_object_set_new(o, r->kind == JOB_TRAINING ? "per_worker" : "per_replica",
+				    json_pack("{s:I, s:I, s:f, s:b}", "memory_gib",
+					      (json_int_t)r->need.memory_gib, "bandwidth_gbs",
+					      (json_int_t)r->need.bandwidth_gbs, "bf16_tflops",
+					      r->need.bf16_tflops, "fp8", r->need.fp8));
+	}
+	if (r->cap_auto)
+		json_object_set_new(o, "power", json_pack("{s:s, s:f, s:n}", "cap", "auto", "min_perf",
+							  r->min_perf, "cap_w"));
+	json_object_set_new(o, "requeues", json_integer(j->requeues));
 	json_object_set_new(o, "duration_s",
 			    r->duration_s ? json_integer(r->duration_s) : json_null());
 	json_object_set_new(o, "submitted_at", codec_time(j->submitted_at));
@@ -826,4 +913,40 @@ json_t *codec_fleet_export(const struct fleet *f)
 			"devices", node_dev_specs(f, nd)));
 	}
 	return json_pack("{s:o, s:o, s:o}", "models", models, "domains", domains, "nodes", nodes);
+}
+
+json_t *codec_explain_encode(const struct explain *x, int64_t now)
+{
+	json_t *stages = json_array(), *fixes = json_array();
+	for (uint32_t i = 0; stages && i < x->nstages; i++) {
+		const struct explain_stage *s = &x->stages[i];
+		json_t *top = json_array();
+		for (uint32_t k = 0; top && k < s->ntop; k++)
+			json_array_append_new(top, json_pack("{s:s, s:s}", "name", s->top[k].name,
+							     "detail", s->top[k].detail));
+		json_array_append_new(stages, json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "stage",
+			s->name, "code", s->code, "nodes_in", (json_int_t)s->nodes_in,
+			"nodes_removed", (json_int_t)s->nodes_removed, "devices_removed",
+			(json_int_t)s->devices_removed, "top", top));
+	}
+	for (uint32_t i = 0; fixes && i < x->nfixes; i++)
+		json_array_append_new(fixes, json_pack("{s:s, s:s}", "code", x->fixes[i].code,
+						       "text", x->fixes[i].text));
+	json_t *power = x->power_known
+		? json_pack("{s:s, s:I, s:I, s:I, s:I}", "domain", x->power_domain, "budget_w",
+			    (json_int_t)x->power_budget_w, "reserved_w", (json_int_t)x->power_reserved_w,
+			    "need_w", (json_int_t)x->power_need_w, "shortfall_w",
+			    (json_int_t)x->power_shortfall_w)
+		: json_null();
+	json_t *o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "job",
+		(json_int_t)x->job, "code", x->code, "verdict", x->verdict, "queue_position",
+		x->queue_position ? json_integer(x->queue_position) : json_null(), "stages", stages,
+		"power", power, "nearest_miss",
+		x->nearest_miss[0] ? json_string(x->nearest_miss) : json_null(), "fixes", fixes,
+		"estimated_start", x->start_known ? codec_time(x->estimated_start > now
+							       ? x->estimated_start : now)
+						  : json_null(),
+		"start_after_job", x->start_after_job ? json_integer((json_int_t)x->start_after_job)
+						      : json_null());
+	return o;
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "explain.h"
 #include "fleet.h"
 #include "job.h"
 
@@ -50,6 +51,9 @@ json_t *codec_job_encode(const struct fleet *f, const struct job *j);
 json_t *codec_domains_encode(const struct fleet *f);
 /* The whole fleet in the POST /v1/fleet shape. */
 json_t *codec_fleet_export(const struct fleet *f);
+
+/* GET /v1/jobs/{id}/explain */
+json_t *codec_explain_encode(const struct explain *x, int64_t now);
 
 /* RFC 3339 UTC ("2026-11-23T20:00:00Z") or JSON null for 0. */
 json_t *codec_time(int64_t t);

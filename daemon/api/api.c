@@ -304,6 +304,11 @@ static void route(struct ctx *c)
 			return api_jobs_post(c);
 		return method_not_allowed(c, "GET, POST");
 	}
+	if (n == 3 && strcmp(seg[0], "jobs") == 0 && strcmp(seg[2], "explain") == 0) {
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_jobs_explain(c, seg[1]);
+	}
 	if (n == 2 && strcmp(seg[0], "jobs") == 0) {
 		if (m == HTTP_GET)
 			return api_jobs_get(c, seg[1]);
@@ -317,7 +322,7 @@ not_found:
 }
 
 static int hold(struct api *a, struct http_conn *conn, int status, const char *headers,
-		char *body, size_t len)
+		char *body, size_t len, uint64_t job)
 {
 	if (a->nheld == a->held_cap) {
 		uint32_t ncap = a->held_cap ? a->held_cap * 2 : 64;
@@ -329,6 +334,7 @@ static int hold(struct api *a, struct http_conn *conn, int status, const char *h
 	}
 	struct held_reply *h = &a->held[a->nheld++];
 	h->conn = conn;
+	h->job = job;
 	h->status = status;
 	h->body = body;
 	h->len = len;
@@ -360,7 +366,8 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 		body = codec_error_body(&c.err, &len);
 	}
 	/* While a batch is open every reply waits for its commit: it may show that batch. */
-	if (store_batch_open(a->store) && hold(a, conn, c.status, c.headers, body, len) == 0)
+	if (store_batch_open(a->store) &&
+	    hold(a, conn, c.status, c.headers, body, len, c.status < 400 ? c.render_job : 0) == 0)
 		return;
 	if (store_batch_open(a->store)) {
 		/* could not hold: refuse rather than acknowledge before the commit */
@@ -409,6 +416,13 @@ static void commit_and_release(struct api *a)
 					     &h->len);
 			h->status = 503;
 			h->headers[0] = '\0';
+		} else if (h->job) {
+			const struct job *j = jobs_get(&a->jobs, h->job);
+			char *b = j ? codec_dump(codec_job_encode(&a->fleet, j), &h->len) : NULL;
+			if (b) {
+				free(h->body);
+				h->body = b;
+			}
 		}
 		send_reply(h->conn, h->status, h->headers, h->body, h->len);
 	}
@@ -417,8 +431,9 @@ static void commit_and_release(struct api *a)
 
 static void run_pass(struct api *a)
 {
-	if (a->passed_epoch == a->fleet.epoch && !a->pass_more)
+	if (a->passed_epoch == a->fleet.epoch && !a->pass_more && !a->pass_needed)
 		return;
+	a->pass_needed = false;
 	uint64_t epoch = a->fleet.epoch;
 	int tries = place_pass(&a->fleet, &a->jobs, (int64_t)time(NULL), a->opt.pass_max_tries,
 			       on_placed, a);
@@ -462,7 +477,7 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 		return err_set(e, -ENOMEM, NULL, "out of memory");
 	a->loop = loop;
 	a->store = store;
-	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 512;
+	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 64;
 	a->passed_epoch = UINT64_MAX;
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);

@@ -26,7 +26,7 @@
 struct api;
 
 struct api_options {
-	uint32_t pass_max_tries;    /* placement tries per loop turn; default 512 */
+	uint32_t pass_max_tries;    /* placement tries per loop turn; default 64 */
 };
 
 /* Load state from the store (which the api then uses, not owns) and start the commit

@@ -21,6 +21,7 @@
 
 struct held_reply {
 	struct http_conn *conn;
+	uint64_t job;               /* != 0: render this job's state at release time */
 	int status;
 	char *body;
 	size_t len;
@@ -39,6 +40,7 @@ struct api {
 	uint32_t nheld, held_cap;
 	uint64_t passed_epoch;      /* fleet epoch the last complete pass ran at */
 	bool pass_more;             /* the last pass stopped at its bound */
+	bool pass_needed;           /* a job was submitted since the last pass */
 	struct hmap user_names;     /* uid → index in names */
 	char **names;
 	uint32_t nnames;
@@ -62,6 +64,7 @@ struct ctx {
 	int status;
 	json_t *body;
 	struct err err;             /* used when status is 0 and err.code != 0 */
+	uint64_t render_job;        /* reply with this job as it is after the commit */
 	char headers[128];
 };
 
@@ -93,5 +96,6 @@ void api_devices_get(struct ctx *c);
 void api_jobs_get(struct ctx *c, const char *id);
 void api_jobs_post(struct ctx *c);
 void api_jobs_delete(struct ctx *c, const char *id);
+void api_jobs_explain(struct ctx *c, const char *id);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "explain.h"
 #include "place.h"
 #include "store.h"
 
@@ -77,11 +78,11 @@ void api_jobs_post(struct ctx *c)
 		goto fail;
 	}
 	json_decref(body);
-	/* Place it now if it fits: pending jobs ahead of it were tried at this capacity. */
-	rc = place_try(&a->fleet, &a->jobs, j, c->now);
-	if (rc < 0)
-		fprintf(stderr, "jouled: placing job %llu: out of memory\n", (unsigned long long)j->id);
-	api_persist_job(a, j, rc == 0);
+	/* The queue pass of this loop turn places it (before the commit), honouring
+	 * priority, reservations and preemption; the reply shows the job after that. */
+	a->pass_needed = true;
+	api_persist_job(a, j, false);
+	c->render_job = j->id;
 	api_ok(c, 201, codec_job_encode(&a->fleet, j));
 	return;
 fail:
@@ -206,4 +207,21 @@ void api_jobs_delete(struct ctx *c, const char *id)
 	}
 	api_persist_job(a, j, false);
 	api_ok(c, 200, codec_job_encode(&a->fleet, j));
+}
+
+void api_jobs_explain(struct ctx *c, const char *id)
+{
+	struct explain *x;
+	if (api_query_check(c, NULL) < 0)
+		return api_fail(c, c->err.code);
+	struct job *j = find_job(c, id);
+	if (!j)
+		return api_fail(c, ERR_NOT_FOUND);
+	if (!(x = malloc(sizeof(*x))) || explain_job(&c->a->fleet, &c->a->jobs, j, c->now, x) < 0) {
+		free(x);
+		err_set(&c->err, -ENOMEM, NULL, "out of memory");
+		return api_fail(c, -ENOMEM);
+	}
+	api_ok(c, 200, codec_explain_encode(x, c->now));
+	free(x);
 }

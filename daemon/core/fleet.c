@@ -50,6 +50,7 @@ void fleet_free(struct fleet *f)
 	free(f->devices);
 	free(f->slots);
 	free(f->free_head);
+	free(f->free_count);
 	hmap_free(&f->model_by_name);
 	hmap_free(&f->domain_by_name);
 	hmap_free(&f->node_by_name);
@@ -108,6 +109,7 @@ static uint32_t *bucket_head(struct fleet *f, uint16_t model, uint32_t free)
 static void slot_unlink(struct fleet *f, uint32_t si)
 {
 	struct node_slot *s = &f->slots[si];
+	f->free_count[(size_t)s->model * BUCKETS + s->bucket]--;
 	if (s->prev != FLEET_NONE)
 		f->slots[s->prev].next = s->next;
 	else
@@ -121,6 +123,7 @@ static void slot_link(struct fleet *f, uint32_t si, uint32_t free)
 {
 	struct node_slot *s = &f->slots[si];
 	uint32_t *head = bucket_head(f, s->model, free);
+	f->free_count[(size_t)s->model * BUCKETS + free]++;
 	s->bucket = (uint8_t)free;
 	s->prev = FLEET_NONE;
 	s->next = *head;
@@ -147,6 +150,16 @@ uint32_t fleet_bucket_first(const struct fleet *f, uint16_t model, uint32_t free
 	if (model >= f->free_head_models || free > FLEET_MAX_NODE_DEVICES)
 		return FLEET_NONE;
 	return f->free_head[(size_t)model * BUCKETS + free];
+}
+
+uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_worker)
+{
+	uint64_t room = 0;
+	if (model >= f->free_head_models || per_worker == 0)
+		return 0;
+	for (uint32_t k = per_worker; k <= FLEET_MAX_NODE_DEVICES; k++)
+		room += (uint64_t)f->free_count[(size_t)model * BUCKETS + k] * (k / per_worker);
+	return room;
 }
 
 uint32_t fleet_node_free(const struct fleet *f, uint32_t node, uint16_t model)
@@ -689,9 +702,15 @@ static int apply(struct fleet *f, struct import *im, const struct hmap *model_na
 		uint32_t *h = realloc(f->free_head, (size_t)im->nmodels * BUCKETS * sizeof(*h));
 		if (!h)
 			return -ENOMEM;
-		for (size_t k = (size_t)f->free_head_models * BUCKETS; k < (size_t)im->nmodels * BUCKETS; k++)
-			h[k] = FLEET_NONE;
 		f->free_head = h;
+		uint32_t *cnt = realloc(f->free_count, (size_t)im->nmodels * BUCKETS * sizeof(*cnt));
+		if (!cnt)
+			return -ENOMEM;
+		f->free_count = cnt;
+		for (size_t k = (size_t)f->free_head_models * BUCKETS; k < (size_t)im->nmodels * BUCKETS; k++) {
+			h[k] = FLEET_NONE;
+			cnt[k] = 0;
+		}
 		f->free_head_models = im->nmodels;
 	}
 	for (uint32_t i = 0; i < doc->nmodels; i++) {

@@ -100,6 +100,7 @@ struct fleet {
 	struct node_slot *slots;    uint32_t nslots, slots_cap;
 	/* free_head[model * (FLEET_MAX_NODE_DEVICES + 1) + free] = first slot or FLEET_NONE */
 	uint32_t *free_head;        uint32_t free_head_models;
+	uint32_t *free_count;       /* nodes in each bucket, same indexing as free_head */
 	struct hmap model_by_name, domain_by_name, node_by_name;
 	uint64_t epoch;             /* from 1; grows whenever capacity may have grown */
 };
@@ -176,6 +177,9 @@ void fleet_release(struct fleet *f, uint32_t node, uint64_t mask);
 
 /* First slot in the bucket (model, free) or FLEET_NONE; next via slots[i].next. */
 uint32_t fleet_bucket_first(const struct fleet *f, uint16_t model, uint32_t free);
+/* How many workers of `per_worker` devices of the model the free devices could hold,
+ * ignoring power: O(FLEET_MAX_NODE_DEVICES), from the bucket counters. */
+uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_worker);
 
 /* The leaf domain of a node and its ancestors: walk domains[d].parent to FLEET_NONE. */
 

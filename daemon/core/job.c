@@ -50,6 +50,7 @@ void jobs_free(struct jobs *t)
 		job_free(t->by_id[i]);
 	free(t->by_id);
 	free(t->pending);
+	free(t->active);
 	hmap_free(&t->by_idem);
 	memset(t, 0, sizeof(*t));
 }
@@ -105,6 +106,34 @@ static void pending_remove(struct jobs *t, struct job *j)
 	t->npending--;
 }
 
+static int active_reserve(struct jobs *t)
+{
+	if (t->nactive < t->active_cap)
+		return 0;
+	uint32_t ncap = t->active_cap ? t->active_cap * 2 : 64;
+	struct job **n = realloc(t->active, ncap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->active = n;
+	t->active_cap = ncap;
+	return 0;
+}
+
+static void active_insert(struct jobs *t, struct job *j)
+{
+	j->active_idx = t->nactive;
+	t->active[t->nactive++] = j;
+}
+
+static void active_remove(struct jobs *t, struct job *j)
+{
+	uint32_t i = j->active_idx;
+	if (i >= t->nactive || t->active[i] != j)
+		abort(); /* the invariant is broken: a programming error */
+	t->active[i] = t->active[--t->nactive];
+	t->active[i]->active_idx = i;
+}
+
 static void idem_name(char *buf, size_t n, uint32_t uid, const char *key)
 {
 	snprintf(buf, n, "%u:%s", uid, key);
@@ -130,6 +159,8 @@ int jobs_add(struct jobs *t, struct job *j)
 	}
 	if (j->state == JOB_PENDING && pending_reserve(t) < 0)
 		return -ENOMEM;
+	if (job_state_active(j->state) && active_reserve(t) < 0)
+		return -ENOMEM;
 	if (j->idem_key) {
 		idem_name(key, sizeof(key), j->uid, j->idem_key);
 		if (hmap_put_str(&t->by_idem, key, (uint32_t)(id - 1)) < 0)
@@ -141,6 +172,8 @@ int jobs_add(struct jobs *t, struct job *j)
 		t->next_id = id + 1;
 	if (j->state == JOB_PENDING)
 		pending_insert(t, j);
+	if (job_state_active(j->state))
+		active_insert(t, j);
 	t->count_by_state[j->state]++;
 	return 0;
 }
@@ -167,12 +200,16 @@ int jobs_set_state(struct jobs *t, struct job *j, enum job_state s)
 {
 	if (j->state == s)
 		return 0;
-	if (s == JOB_PENDING) {
-		if (pending_reserve(t) < 0)
-			return -ENOMEM;
-	}
+	if (s == JOB_PENDING && pending_reserve(t) < 0)
+		return -ENOMEM;
+	if (job_state_active(s) && !job_state_active(j->state) && active_reserve(t) < 0)
+		return -ENOMEM;
 	if (j->state == JOB_PENDING)
 		pending_remove(t, j);
+	if (job_state_active(j->state) && !job_state_active(s))
+		active_remove(t, j);
+	else if (job_state_active(s) && !job_state_active(j->state))
+		active_insert(t, j);
 	t->count_by_state[j->state]--;
 	j->state = s;
 	t->count_by_state[s]++;
@@ -184,6 +221,16 @@ int jobs_set_state(struct jobs *t, struct job *j, enum job_state s)
 bool job_state_finished(enum job_state s)
 {
 	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+bool job_state_active(enum job_state s)
+{
+	return s == JOB_PLACED || s == JOB_RUNNING;
+}
+
+int64_t job_estimated_end(const struct job *j)
+{
+	return j->placed_at + (j->req.duration_s > 0 ? j->req.duration_s : JOB_DEFAULT_DURATION_S);
 }
 
 static const char *const state_names[] = {"pending", "placed", "running", "succeeded", "failed",

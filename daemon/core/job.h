@@ -34,14 +34,27 @@ enum job_topology {
 	TOPO_ANY, TOPO_SAME_NODE, TOPO_SAME_GROUP, TOPO_SAME_RACK, TOPO_SPREAD, _TOPO_MAX
 };
 
+/* Capability mode: what one worker/replica needs; the core picks model and count. */
+struct job_need {
+	uint32_t memory_gib;
+	uint32_t bandwidth_gbs;
+	double bf16_tflops;
+	bool fp8;
+};
+
 /* What a job asks for. Model and vendor constraints are names resolved against the
  * catalog at placement time, so a model added later can satisfy an old request. */
 struct job_request {
 	enum job_kind kind;
 	enum job_topology topology;
 	uint32_t count;                 /* workers (training) or replicas (inference) */
-	uint32_t devices;               /* per worker/replica */
+	uint32_t min_count;             /* inference: placed once this many run; = count else */
+	uint32_t devices;               /* per worker/replica; 0 in capability mode */
+	bool capability;                /* need is set; devices chosen per model */
+	struct job_need need;
 	uint32_t cap_w;                 /* 0 = the model's tdp_w */
+	bool cap_auto;                  /* lower the cap down to min_perf to fit */
+	double min_perf;                /* with cap_auto: 0 < min_perf <= 1 */
 	uint32_t min_memory_gib;
 	bool fp8;
 	uint8_t nvendors, nmodels;
@@ -72,7 +85,9 @@ struct job {
 	enum job_state state;
 	struct job_request req;
 	struct job_worker *placement;   /* req.count entries when placed; NULL otherwise */
-	uint32_t nplaced;
+	uint32_t nplaced;               /* workers placed: entries [0, nplaced) */
+	uint32_t requeues;              /* times sent back to pending (preemption, node loss) */
+	uint32_t active_idx;            /* index in jobs.active while PLACED/RUNNING */
 	int64_t submitted_at, placed_at, finished_at;   /* 0 = not yet */
 	uint64_t tried_epoch;           /* fleet epoch of the last failed placement try; 0 = never */
 };
@@ -84,6 +99,8 @@ struct jobs {
 	struct job **pending;           /* sorted: priority desc, id asc */
 	uint32_t npending, pending_cap;
 	struct hmap by_idem;            /* "uid:key" → id - 1 */
+	struct job **active;            /* PLACED and RUNNING jobs, unordered */
+	uint32_t nactive, active_cap;
 	uint32_t count_by_state[_JOB_STATE_MAX];
 };
 
@@ -106,11 +123,16 @@ int jobs_add(struct jobs *t, struct job *j);
 struct job *jobs_get(const struct jobs *t, uint64_t id);
 struct job *jobs_find_idem(const struct jobs *t, uint32_t uid, const char *key);
 
-/* Change a job's state, keeping the pending queue and counters right. Returns 0 or
- * -ENOMEM (only when entering PENDING; state unchanged). */
+/* Change a job's state, keeping the pending queue, the active set and the counters right.
+ * Returns 0 or -ENOMEM (state unchanged). */
 int jobs_set_state(struct jobs *t, struct job *j, enum job_state s);
 
 bool job_state_finished(enum job_state s);
+bool job_state_active(enum job_state s);   /* PLACED or RUNNING: holds devices */
+/* Estimated end of an active job: placed_at + duration_s (JOB_DEFAULT_DURATION_S when
+ * the job gave none). */
+int64_t job_estimated_end(const struct job *j);
+#define JOB_DEFAULT_DURATION_S 3600
 const char *job_state_name(enum job_state s);
 const char *job_kind_name(enum job_kind k);
 const char *job_topology_name(enum job_topology t);

@@ -1,20 +1,36 @@
 /*
- * place — first-fit placement under every constraint and the power ledger.
+ * place — the placement engine.
  *
- * Owns: the rules deciding which devices a job gets (see proto/API.md "Placement"), the
- * pending-queue pass, release and restore of placements.
+ * Owns: the rules that decide which devices a job gets, the scoring among the ways it
+ * could be placed, the queue pass (priority, FIFO, backfill behind a reservation,
+ * preemption), release, restore, and the dry runs explain uses.
  * Never: does I/O, reads a clock, leaves a gang half-placed, lets reserved watts exceed a
- * budget at any ancestor (every worker is checked with power_fits before fleet_alloc).
+ * budget at any ancestor (every worker is checked with power_fits before fleet_alloc),
+ * preempts equal or higher priority.
  *
- * A try works on one model at a time (every worker of a job uses the same model): it
- * collects the nodes whose free healthy devices of that model suffice for one worker (from
- * the free index, no full scan), then allocates workers tentatively, checking power for
- * each; if the gang cannot complete, the tentative allocations are rolled back (without
- * touching the epoch, so a failed try never makes other jobs retry).
+ * How one try works. For every model the request allows (place_model_fits_request), an
+ * *attempt* collects candidate nodes from the free index in best-fit order (fewest free
+ * devices first, bounded by PLACE_SCAN_MAX), scores each node (tight fit, power headroom),
+ * groups them by rack (or NVLink/HCCS group for same_group), orders the groups (fewest racks
+ * for training, spread for inference, the tightest sufficient group for same_rack /
+ * same_group), and allocates workers one by one, checking power for each. An attempt that
+ * cannot complete is rolled back without touching the epoch. With "cap":"auto" a model
+ * blocked by power is retried at lower caps (binary search down to the performance floor).
+ * Every model that completed is scored (job score, below), rolled back, and the best is
+ * placed again for real. Ties go to the lower model index, then node index: deterministic.
+ *
+ * Scores (all terms in [0, 1], weights in docs/placement.md):
+ *   node  = 0.6 fit + 0.4 headroom, fit = 1 - free_after/devices_on_node,
+ *           headroom = min over the node's domains of (budget - reserved - need) / budget
+ *   job   = 0.35 efficiency + 0.25 fit + 0.20 headroom + 0.20 locality,
+ *           efficiency = per-watt figure / best allowed model's (training: BF16 TFLOPS per W;
+ *           inference: bandwidth per W; capability mode: 1 / watts for the need),
+ *           locality = 1/racks used (training) or racks used/replicas (inference)
  */
 #include "place.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,58 +38,86 @@
 
 #include "power.h"
 
-struct cand {
-	uint32_t node;
-	uint32_t key;        /* leaf domain or group rank, for same_rack/same_group */
-};
+#define PLACE_SCAN_MAX 4096          /* nodes examined per model per attempt */
+#define PLACE_PERF_ALPHA 0.5         /* docs/power-model.md (p10 fit, rounded up) */
+#define PLACE_PREEMPT_TRIES 8        /* preemption searches per pass */
+#define PLACE_VICTIMS_MAX 64
+#define PLACE_ESTIMATE_STEPS 512     /* running jobs released when estimating a start */
+#define PLACE_GROW_TRIES 64          /* partially placed inference jobs grown per pass */
 
-struct attempt {
-	struct fleet *f;
-	struct job *j;
-	uint16_t model;
-	uint32_t cap_w;
-	struct job_worker *w;  /* req.count entries */
-	uint32_t placed;
-	/* why the last try failed, for the reason string */
-	bool power_blocked;
-	uint32_t blocking_domain;
-	int64_t blocking_need;
-	uint32_t candidates;
-	bool enough_devices;   /* some model had the devices, ignoring power and topology */
-};
+#define W_NODE_FIT 0.6
+#define W_NODE_POWER 0.4
+#define W_EFF 0.35
+#define W_FIT 0.25
+#define W_POWER 0.20
+#define W_LOC 0.20
 
-/* Is model m allowed for the request, and at which per-device cap? */
-static bool model_allowed(const struct fleet *f, const struct job_request *r, uint16_t mi,
-			  uint32_t *cap_w)
+/* ---------------- models and caps ---------------- */
+
+double place_perf(const struct model *m, uint32_t cap_w)
+{
+	if (cap_w >= m->tdp_w)
+		return 1.0;
+	return pow((double)cap_w / m->tdp_w, PLACE_PERF_ALPHA);
+}
+
+uint32_t place_auto_floor(const struct model *m, double min_perf)
+{
+	if (min_perf <= 0)
+		return m->min_cap_w;
+	if (min_perf >= 1)
+		return m->tdp_w;
+	uint32_t c = (uint32_t)ceil(m->tdp_w * pow(min_perf, 1.0 / PLACE_PERF_ALPHA));
+	if (c < m->min_cap_w)
+		c = m->min_cap_w;
+	return c > m->tdp_w ? m->tdp_w : c;
+}
+
+static bool in_list(const char *name, const char *list, size_t stride, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++)
+		if (strcmp(list + k * stride, name) == 0)
+			return true;
+	return false;
+}
+
+bool place_model_fits_request(const struct fleet *f, const struct job_request *r, uint16_t mi,
+			      uint32_t *cap_w, uint32_t *devices)
 {
 	const struct model *m = &f->models[mi];
-	if (r->nmodels) {
-		bool hit = false;
-		for (uint32_t k = 0; k < r->nmodels && !hit; k++)
-			hit = strcmp(r->models[k], m->name) == 0;
-		if (!hit)
-			return false;
-	}
-	if (r->nvendors) {
-		bool hit = false;
-		for (uint32_t k = 0; k < r->nvendors && !hit; k++)
-			hit = strcmp(r->vendors[k], m->vendor) == 0;
-		if (!hit)
-			return false;
-	}
+	if (r->nmodels && !in_list(m->name, &r->models[0][0], sizeof(r->models[0]), r->nmodels))
+		return false;
+	if (r->nvendors && !in_list(m->vendor, &r->vendors[0][0], sizeof(r->vendors[0]), r->nvendors))
+		return false;
 	if (r->stack[0] && strcmp(r->stack, m->stack) != 0)
 		return false;
 	if (r->min_memory_gib > m->memory_gib)
 		return false;
-	if (r->fp8 && !(m->fp8_tflops > 0))
+	if ((r->fp8 || (r->capability && r->need.fp8)) && !(m->fp8_tflops > 0))
 		return false;
 	if (r->cap_w && r->cap_w < m->min_cap_w)
 		return false;
+	uint32_t n = r->devices;
+	if (r->capability) {
+		static const uint32_t sizes[] = {1, 2, 4, 8};
+		n = 0;
+		for (uint32_t k = 0; k < 4 && !n; k++) {
+			uint32_t s = sizes[k];
+			if ((uint64_t)s * m->memory_gib >= r->need.memory_gib &&
+			    (uint64_t)s * m->bandwidth_gbs >= r->need.bandwidth_gbs &&
+			    s * m->bf16_tflops >= r->need.bf16_tflops)
+				n = s;
+		}
+		if (!n)
+			return false;
+	}
+	*devices = n;
 	*cap_w = r->cap_w && r->cap_w < m->tdp_w ? r->cap_w : m->tdp_w;
 	return true;
 }
 
-/* The lowest `n` set bits of `mask`. */
+/* ---------------- small helpers ---------------- */
+
 static uint64_t lowest_bits(uint64_t mask, uint32_t n)
 {
 	uint64_t out = 0;
@@ -96,6 +140,9 @@ static uint64_t free_mask(const struct fleet *f, uint32_t node, uint16_t model)
 	return 0;
 }
 
+static uint32_t popc(uint64_t m) { return (uint32_t)__builtin_popcountll(m); }
+
+/* Release without bumping the epoch or finishing a drain: a tentative step undone. */
 static void release_quiet(struct fleet *f, uint32_t node, uint64_t mask)
 {
 	uint64_t epoch = f->epoch;
@@ -103,6 +150,63 @@ static void release_quiet(struct fleet *f, uint32_t node, uint64_t mask)
 	fleet_release(f, node, mask);
 	f->nodes[node].state = st;
 	f->epoch = epoch;
+}
+
+/* Smallest (budget - reserved - extra) / budget over the node's domains. */
+static double headroom_frac(const struct fleet *f, uint32_t domain, int64_t extra)
+{
+	double best = 1.0;
+	for (uint32_t d = domain; d != FLEET_NONE; d = f->domains[d].parent) {
+		const struct domain *dm = &f->domains[d];
+		double h = dm->budget_w > 0 ? (double)(dm->budget_w - dm->reserved_w - extra) / dm->budget_w
+					    : 0.0;
+		if (h < best)
+			best = h;
+	}
+	return best < 0 ? 0 : best;
+}
+
+/* ---------------- attempts ---------------- */
+
+struct cand {
+	uint32_t node;
+	uint32_t key;        /* leaf domain, or group rank for same_group */
+	uint32_t room;       /* workers the node's free devices could hold */
+	double score;
+};
+
+struct group {
+	uint32_t start, end; /* range in the candidate array */
+	uint32_t key;
+	uint32_t room;
+	uint32_t used;       /* replicas of this job already in it (grow, spread) */
+};
+
+struct attempt {
+	struct fleet *f;
+	const struct job *j;
+	uint16_t model;
+	uint32_t cap_w;
+	uint32_t devices;
+	uint32_t want;       /* workers to place in this attempt */
+	uint32_t need;       /* fewest that count as success */
+	struct job_worker *w;/* want entries */
+	uint32_t placed;
+	/* diagnostics, kept across models */
+	bool power_blocked, enough_devices, topology_blocked;
+	uint32_t blocking_domain;
+	int64_t blocking_need;
+	/* scratch */
+	struct cand *c;
+	uint32_t nc, cc;
+	struct group *g;
+	uint32_t ng, cg;
+};
+
+static void attempt_free(struct attempt *a)
+{
+	free(a->c);
+	free(a->g);
 }
 
 static void rollback(struct attempt *a)
@@ -113,17 +217,17 @@ static void rollback(struct attempt *a)
 	}
 }
 
-/* Put `workers` more workers on node if devices and power allow; returns how many. */
+/* Put up to `workers` more workers on node while devices and power allow. */
 static uint32_t fill_node(struct attempt *a, uint32_t node, uint32_t workers)
 {
 	struct fleet *f = a->f;
 	const struct model *m = &f->models[a->model];
-	uint32_t dev = a->j->req.devices, done = 0;
-	int64_t need = power_alloc_delta(m, dev, a->cap_w);
+	int64_t need = power_alloc_delta(m, a->devices, a->cap_w);
+	uint32_t done = 0;
 
-	while (done < workers && a->placed < a->j->req.count) {
+	while (done < workers && a->placed < a->want) {
 		uint64_t fm = free_mask(f, node, a->model);
-		if ((uint32_t)__builtin_popcountll(fm) < dev)
+		if (popc(fm) < a->devices)
 			break;
 		uint32_t blocking;
 		if (!power_fits(f, f->nodes[node].domain, need, &blocking)) {
@@ -132,70 +236,67 @@ static uint32_t fill_node(struct attempt *a, uint32_t node, uint32_t workers)
 			a->blocking_need = need;
 			break;
 		}
-		uint64_t take = lowest_bits(fm, dev);
+		uint64_t take = lowest_bits(fm, a->devices);
 		struct job_worker *w = &a->w[a->placed];
 		w->mask = take;
 		w->node = node;
 		w->cap_w = a->cap_w;
 		w->model = a->model;
-		fleet_alloc(f, node, take, a->j->id, a->placed, a->cap_w);
+		fleet_alloc(f, node, take, a->j->id, a->j->nplaced + a->placed, a->cap_w);
 		a->placed++;
 		done++;
 	}
 	return done;
 }
 
-/* Greedy over candidates [from, to): spread places one worker per node per round. */
-static bool fill_range(struct attempt *a, const struct cand *c, uint32_t from, uint32_t to)
+/* Does node already hold a worker of this job (this attempt or placed before)? */
+static bool node_used(const struct attempt *a, uint32_t node)
 {
-	bool spread = a->j->req.topology == TOPO_SPREAD;
-	if (spread) {
-		for (uint32_t i = from; i < to && a->placed < a->j->req.count; i++)
-			fill_node(a, c[i].node, 1);
-	}
-	for (uint32_t i = from; i < to && a->placed < a->j->req.count; i++)
-		fill_node(a, c[i].node, UINT32_MAX);
-	return a->placed == a->j->req.count;
+	for (uint32_t k = 0; k < a->placed; k++)
+		if (a->w[k].node == node)
+			return true;
+	for (uint32_t k = 0; k < a->j->nplaced; k++)
+		if (a->j->placement[k].node == node)
+			return true;
+	return false;
 }
 
-static int cand_cmp(const void *x, const void *y)
+static int cand_push(struct attempt *a, uint32_t node, uint32_t room)
 {
-	const struct cand *a = x, *b = y;
-	if (a->key != b->key)
-		return a->key < b->key ? -1 : 1;
-	return a->node < b->node ? -1 : a->node > b->node;
-}
-
-/* Collect nodes with at least `need` free devices of the model, in index order. */
-static int collect(const struct fleet *f, uint16_t model, uint32_t need, struct cand **out,
-		   uint32_t *n)
-{
-	uint32_t cap = 0, cnt = 0;
-	struct cand *c = NULL;
-	for (uint32_t nfree = need; nfree <= FLEET_MAX_NODE_DEVICES; nfree++) {
-		for (uint32_t s = fleet_bucket_first(f, model, nfree); s != FLEET_NONE;
-		     s = f->slots[s].next) {
-			if (cnt == cap) {
-				uint32_t ncap = cap ? cap * 2 : 64;
-				struct cand *nc = realloc(c, ncap * sizeof(*nc));
-				if (!nc) {
-					free(c);
-					return -ENOMEM;
-				}
-				c = nc;
-				cap = ncap;
-			}
-			c[cnt].node = f->slots[s].node;
-			c[cnt].key = 0;
-			cnt++;
-		}
+	if (a->nc == a->cc) {
+		uint32_t ncap = a->cc ? a->cc * 2 : 64;
+		struct cand *n = realloc(a->c, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		a->c = n;
+		a->cc = ncap;
 	}
-	*out = c;
-	*n = cnt;
+	a->c[a->nc++] = (struct cand){.node = node, .room = room};
 	return 0;
 }
 
-/* Rank of a node's group name, so equal groups sort together. */
+/* Candidates in best-fit order: nodes with at least `need_free` free devices of the model;
+ * stop once `enough` workers would fit on at least `min_nodes` nodes (enough 0 = no such
+ * bound) or at PLACE_SCAN_MAX. */
+static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, uint64_t enough,
+		   uint32_t min_nodes)
+{
+	const struct fleet *f = a->f;
+	uint64_t room = 0;
+	a->nc = 0;
+	for (uint32_t nfree = need_free; nfree <= FLEET_MAX_NODE_DEVICES; nfree++) {
+		for (uint32_t s = fleet_bucket_first(f, a->model, nfree); s != FLEET_NONE;
+		     s = f->slots[s].next) {
+			if (cand_push(a, f->slots[s].node, nfree / per_worker) < 0)
+				return -ENOMEM;
+			room += nfree / per_worker;
+			if ((enough && room >= enough && a->nc >= min_nodes) || a->nc >= PLACE_SCAN_MAX)
+				return 0;
+		}
+	}
+	return 0;
+}
+
 static uint32_t group_rank(const struct fleet *f, struct hmap *ranks, uint32_t node, uint32_t *next)
 {
 	const char *g = f->nodes[node].group;
@@ -209,70 +310,315 @@ static uint32_t group_rank(const struct fleet *f, struct hmap *ranks, uint32_t n
 	return (*next)++;
 }
 
-static int try_model(struct attempt *a)
+static int cand_cmp(const void *x, const void *y)
 {
-	struct fleet *f = a->f;
+	const struct cand *a = x, *b = y;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a->node < b->node ? -1 : a->node > b->node;
+}
+
+static int group_cmp_most_room(const void *x, const void *y)
+{
+	const struct group *a = x, *b = y;
+	if (a->used != b->used)
+		return a->used < b->used ? -1 : 1;
+	if (a->room != b->room)
+		return a->room > b->room ? -1 : 1;
+	return a->key < b->key ? -1 : a->key > b->key;
+}
+
+static int group_cmp_tightest(const void *x, const void *y)
+{
+	const struct group *a = x, *b = y;
+	if (a->room != b->room)
+		return a->room < b->room ? -1 : 1;
+	return a->key < b->key ? -1 : a->key > b->key;
+}
+
+/* Key, score and sort the candidates; build the groups. */
+static int arrange(struct attempt *a, bool by_group)
+{
+	const struct fleet *f = a->f;
+	const struct model *m = &f->models[a->model];
+	int64_t need = power_alloc_delta(m, a->devices, a->cap_w);
+	struct hmap ranks;
+	uint32_t next = 0;
+
+	hmap_init_str(&ranks);
+	for (uint32_t i = 0; i < a->nc; i++) {
+		struct cand *c = &a->c[i];
+		const struct node *n = &f->nodes[c->node];
+		uint32_t nfree = popc(free_mask(f, c->node, a->model));
+		double fit = 1.0 - (double)(nfree - a->devices) / (n->ndevices ? n->ndevices : 1);
+		c->score = W_NODE_FIT * fit + W_NODE_POWER * headroom_frac(f, n->domain, need);
+		c->key = by_group ? group_rank(f, &ranks, c->node, &next) : n->domain;
+	}
+	hmap_free(&ranks);
+	qsort(a->c, a->nc, sizeof(*a->c), cand_cmp);
+	a->ng = 0;
+	for (uint32_t i = 0; i < a->nc;) {
+		uint32_t end = i, room = 0;
+		while (end < a->nc && a->c[end].key == a->c[i].key)
+			room += a->c[end++].room;
+		if (a->ng == a->cg) {
+			uint32_t ncap = a->cg ? a->cg * 2 : 32;
+			struct group *g = realloc(a->g, ncap * sizeof(*g));
+			if (!g)
+				return -ENOMEM;
+			a->g = g;
+			a->cg = ncap;
+		}
+		uint32_t used = 0;
+		for (uint32_t k = 0; k < a->j->nplaced; k++)
+			used += f->nodes[a->j->placement[k].node].domain == a->c[i].key;
+		a->g[a->ng++] = (struct group){i, end, a->c[i].key, room, used};
+		i = end;
+	}
+	return 0;
+}
+
+/* One attempt for the attempt's model, cap and device count; 0 placed (>= need), 1 not. */
+static int run(struct attempt *a)
+{
 	const struct job_request *r = &a->j->req;
-	struct cand *c = NULL;
-	uint32_t n = 0;
 	int rc;
 
 	a->placed = 0;
 	if (r->topology == TOPO_SAME_NODE) {
-		uint64_t total = (uint64_t)r->count * r->devices;
+		uint64_t total = (uint64_t)a->want * a->devices;
 		if (total > FLEET_MAX_NODE_DEVICES)
 			return 1;
-		if ((rc = collect(f, a->model, (uint32_t)total, &c, &n)) < 0)
+		if (fleet_model_room(a->f, a->model, (uint32_t)total) == 0)
+			return 1;
+		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0)) < 0 ||
+		    (rc = arrange(a, false)) < 0)
 			return rc;
-		a->candidates += n;
-		a->enough_devices |= n > 0;
-		for (uint32_t i = 0; i < n; i++) {
-			fill_node(a, c[i].node, r->count);
-			if (a->placed == r->count)
-				break;
+		a->enough_devices |= a->nc > 0;
+		for (uint32_t i = 0; i < a->nc; i++) {
+			fill_node(a, a->c[i].node, a->want);
+			if (a->placed == a->want)
+				return 0;
 			rollback(a);
 		}
-		free(c);
-		return a->placed == r->count ? 0 : 1;
-	}
-	if ((rc = collect(f, a->model, r->devices, &c, &n)) < 0)
-		return rc;
-	a->candidates += n;
-	/* Not enough devices even ignoring power and topology: no need to try. */
-	uint64_t room = 0;
-	for (uint32_t i = 0; i < n && room < r->count; i++)
-		room += (uint32_t)__builtin_popcountll(free_mask(f, c[i].node, a->model)) / r->devices;
-	if (room < r->count) {
-		free(c);
 		return 1;
 	}
+	/* ignoring power and topology, is there room at all? (counters: no scan) */
+	if (fleet_model_room(a->f, a->model, a->devices) < a->need)
+		return 1;
+	bool grouped = r->topology == TOPO_SAME_RACK || r->topology == TOPO_SAME_GROUP;
+	uint64_t enough = grouped ? 0 : (uint64_t)a->want * 2 + 8;
+	uint32_t min_nodes = r->topology == TOPO_SPREAD ? a->want * 4 : 0;
+	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes)) < 0)
+		return rc;
+	uint64_t room = 0;
+	for (uint32_t i = 0; i < a->nc; i++)
+		room += a->c[i].room;
+	if (room < a->need)
+		return 1;
 	a->enough_devices = true;
-	if (r->topology == TOPO_SAME_RACK || r->topology == TOPO_SAME_GROUP) {
-		struct hmap ranks;
-		uint32_t next = 0;
-		hmap_init_str(&ranks);
-		for (uint32_t i = 0; i < n; i++)
-			c[i].key = r->topology == TOPO_SAME_RACK
-					   ? f->nodes[c[i].node].domain
-					   : group_rank(f, &ranks, c[i].node, &next);
-		hmap_free(&ranks);
-		qsort(c, n, sizeof(*c), cand_cmp);
-		for (uint32_t i = 0; i < n;) {
-			uint32_t end = i;
-			while (end < n && c[end].key == c[i].key)
-				end++;
-			if (fill_range(a, c, i, end))
-				break;
+	if ((rc = arrange(a, r->topology == TOPO_SAME_GROUP)) < 0)
+		return rc;
+
+	if (grouped) {
+		/* the tightest group that can hold the whole gang */
+		qsort(a->g, a->ng, sizeof(*a->g), group_cmp_tightest);
+		for (uint32_t gi = 0; gi < a->ng; gi++) {
+			const struct group *g = &a->g[gi];
+			if (g->room < a->need)
+				continue;
+			for (uint32_t i = g->start; i < g->end && a->placed < a->want; i++)
+				fill_node(a, a->c[i].node, UINT32_MAX);
+			if (a->placed >= a->need)
+				return 0;
 			rollback(a);
-			i = end;
 		}
-	} else {
-		if (!fill_range(a, c, 0, n))
-			rollback(a);
+		a->topology_blocked = !a->power_blocked;
+		return 1;
 	}
-	free(c);
-	return a->placed == r->count ? 0 : 1;
+	/* racks with most room first (fewest racks for a gang; for spread, racks holding the
+	 * fewest of this job's replicas first) */
+	qsort(a->g, a->ng, sizeof(*a->g), group_cmp_most_room);
+	if (r->topology == TOPO_SPREAD) {
+		/* round-robin: one per rack, then one per node, then fill */
+		for (uint32_t round = 0; round < 2 && a->placed < a->want; round++)
+			for (uint32_t gi = 0; gi < a->ng && a->placed < a->want; gi++) {
+				const struct group *g = &a->g[gi];
+				if (round == 0 && g->used)
+					continue;
+				for (uint32_t i = g->start; i < g->end && a->placed < a->want; i++) {
+					if (node_used(a, a->c[i].node))
+						continue;
+					if (fill_node(a, a->c[i].node, 1) && round == 0)
+						break;
+				}
+			}
+	}
+	for (uint32_t gi = 0; gi < a->ng && a->placed < a->want; gi++)
+		for (uint32_t i = a->g[gi].start; i < a->g[gi].end && a->placed < a->want; i++)
+			fill_node(a, a->c[i].node, UINT32_MAX);
+	if (a->placed >= a->need)
+		return 0;
+	rollback(a);
+	return 1;
 }
+
+/* Run at the model's starting cap; with "auto", search the highest cap that fits. */
+static int run_model(struct attempt *a, uint32_t cap_start)
+{
+	const struct job_request *r = &a->j->req;
+	const struct model *m = &a->f->models[a->model];
+	int rc;
+
+	a->cap_w = cap_start;
+	a->power_blocked = false;
+	if ((rc = run(a)) <= 0)
+		return rc;
+	if (!r->cap_auto || !a->power_blocked)
+		return 1;
+	uint32_t lo = place_auto_floor(m, r->min_perf);
+	if (lo >= cap_start)
+		return 1;
+	a->cap_w = lo;
+	if ((rc = run(a)) != 0)
+		return rc;
+	rollback(a);
+	uint32_t good = lo, hi = cap_start - 1;
+	while (good < hi) {
+		uint32_t mid = good + (hi - good + 1) / 2;
+		a->cap_w = mid;
+		if ((rc = run(a)) < 0)
+			return rc;
+		if (rc == 0) {
+			good = mid;
+			rollback(a);
+		} else {
+			hi = mid - 1;
+		}
+	}
+	a->cap_w = good;
+	return run(a);
+}
+
+struct choice {
+	bool found;
+	uint16_t model;
+	uint32_t cap_w, devices;
+	double score;
+};
+
+/* The score of the attempt now allocated (before rollback). */
+static double job_score(struct attempt *a, double eff)
+{
+	const struct fleet *f = a->f;
+	double fit = 0, power = 1.0;
+	uint32_t racks = 0;
+	for (uint32_t i = 0; i < a->placed; i++) {
+		const struct node *n = &f->nodes[a->w[i].node];
+		uint32_t nfree = popc(free_mask(f, a->w[i].node, a->model));
+		fit += 1.0 - (double)nfree / (n->ndevices ? n->ndevices : 1);
+		double h = headroom_frac(f, n->domain, 0);
+		if (h < power)
+			power = h;
+		bool seen = false;
+		for (uint32_t k = 0; k < i && !seen; k++)
+			seen = f->nodes[a->w[k].node].domain == n->domain;
+		racks += !seen;
+	}
+	fit /= a->placed ? a->placed : 1;
+	double loc = a->j->req.kind == JOB_TRAINING ? 1.0 / (racks ? racks : 1)
+						    : (double)racks / (a->placed ? a->placed : 1);
+	return W_EFF * eff + W_FIT * fit + W_POWER * power + W_LOC * loc;
+}
+
+static double raw_eff(const struct job_request *r, const struct model *m, uint32_t cap,
+		      uint32_t devices)
+{
+	if (r->capability)
+		return 1.0 / ((double)devices * cap);
+	return r->kind == JOB_TRAINING ? m->bf16_tflops / cap : (double)m->bandwidth_gbs / cap;
+}
+
+/*
+ * Evaluate every allowed model (or only `only_model`), leaving nothing allocated; fill
+ * *best. cap_override > 0 replaces the starting cap. want/need: workers to place / the
+ * fewest that count.
+ */
+static int evaluate(struct attempt *a, uint32_t only_model, uint32_t cap_override,
+		    bool any_success, struct choice *best)
+{
+	const struct fleet *f = a->f;
+	struct {
+		uint16_t model;
+		uint32_t cap, devices;
+		double eff, partial;
+	} ok[64];
+	uint32_t nok = 0;
+	double best_eff = 0;
+	int rc;
+
+	best->found = false;
+	for (uint32_t m = 0; m < f->nmodels; m++) {
+		uint32_t cap, devices;
+		if (only_model != FLEET_NONE && m != only_model)
+			continue;
+		if (!place_model_fits_request(f, &a->j->req, (uint16_t)m, &cap, &devices))
+			continue;
+		if (cap_override) {
+			if (cap_override < f->models[m].min_cap_w)
+				continue;
+			cap = cap_override < f->models[m].tdp_w ? cap_override : f->models[m].tdp_w;
+		}
+		a->model = (uint16_t)m;
+		a->devices = devices;
+		if ((rc = run_model(a, cap)) < 0)
+			return rc;
+		if (rc == 1)
+			continue;
+		double eff = raw_eff(&a->j->req, &f->models[m], a->cap_w, devices);
+		double partial = job_score(a, 0);
+		rollback(a);
+		if (nok < 64) {
+			ok[nok].model = (uint16_t)m;
+			ok[nok].cap = a->cap_w;
+			ok[nok].devices = devices;
+			ok[nok].eff = eff;
+			ok[nok].partial = partial;
+			nok++;
+		}
+		if (eff > best_eff)
+			best_eff = eff;
+		if (any_success)
+			break;
+	}
+	for (uint32_t i = 0; i < nok; i++) {
+		double s = ok[i].partial + W_EFF * (best_eff > 0 ? ok[i].eff / best_eff : 1.0);
+		if (!best->found || s > best->score + 1e-12) {
+			best->found = true;
+			best->model = ok[i].model;
+			best->cap_w = ok[i].cap;
+			best->devices = ok[i].devices;
+			best->score = s;
+		}
+	}
+	return 0;
+}
+
+static int attempt_init(struct attempt *a, struct fleet *f, const struct job *j, uint32_t want,
+			uint32_t need)
+{
+	memset(a, 0, sizeof(*a));
+	a->f = f;
+	a->j = j;
+	a->want = want;
+	a->need = need;
+	a->w = calloc(want ? want : 1, sizeof(*a->w));
+	return a->w ? 0 : -ENOMEM;
+}
+
+/* ---------------- reasons ---------------- */
 
 static int set_reason(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -293,75 +639,184 @@ static int set_reason(struct job *j, const char *fmt, ...)
 	return 0;
 }
 
+static void failure_text(const struct fleet *f, const struct job *j, const struct attempt *a,
+			 bool any_model, char *buf, size_t n)
+{
+	const struct job_request *r = &j->req;
+	uint32_t need = r->min_count ? r->min_count : r->count;
+	if (!any_model) {
+		snprintf(buf, n, "NO_MODEL_MATCH: no model in the catalog matches the request");
+	} else if (!a->enough_devices) {
+		if (r->capability)
+			snprintf(buf, n, "INSUFFICIENT_DEVICES: not enough free devices for %u "
+				 "workers of any allowed model", need);
+		else
+			snprintf(buf, n, "INSUFFICIENT_DEVICES: needs %u x %u free devices of an "
+				 "allowed model", need, r->devices);
+	} else if (a->power_blocked) {
+		const struct domain *d = &f->domains[a->blocking_domain];
+		snprintf(buf, n, "POWER_BUDGET: domain %s has %lld W of headroom, a worker needs "
+			 "%lld W", d->name, (long long)(d->budget_w - d->reserved_w),
+			 (long long)a->blocking_need);
+	} else if (r->topology == TOPO_SAME_NODE || r->topology == TOPO_SAME_RACK ||
+		   r->topology == TOPO_SAME_GROUP) {
+		snprintf(buf, n, "TOPOLOGY: no single %s can hold the whole job",
+			 r->topology == TOPO_SAME_NODE   ? "node"
+			 : r->topology == TOPO_SAME_RACK ? "rack"
+							 : "group");
+	} else {
+		snprintf(buf, n, "GANG_INCOMPLETE: free devices are too scattered for %u workers",
+			 need);
+	}
+}
+
+static bool any_model_allowed(const struct fleet *f, const struct job *j)
+{
+	for (uint32_t m = 0; m < f->nmodels; m++) {
+		uint32_t cap, dev;
+		if (place_model_fits_request(f, &j->req, (uint16_t)m, &cap, &dev))
+			return true;
+	}
+	return false;
+}
+
+/* ---------------- commit ---------------- */
+
+/* Place `a` (already evaluated as best) for real and record it in the job. */
+static int commit(struct fleet *f, struct jobs *t, struct job *j, struct attempt *a,
+		  const struct choice *c, int64_t now, bool grow)
+{
+	int rc;
+	a->model = c->model;
+	a->devices = c->devices;
+	a->cap_w = c->cap_w;
+	if ((rc = run(a)) != 0)
+		return rc < 0 ? rc : -EIO; /* the same state gave a different answer: a bug */
+	if (!j->placement) {
+		j->placement = calloc(j->req.count, sizeof(*j->placement));
+		if (!j->placement) {
+			rollback(a);
+			return -ENOMEM;
+		}
+	}
+	if (!grow && (rc = jobs_set_state(t, j, JOB_PLACED)) < 0) {
+		rollback(a);
+		return rc;
+	}
+	memcpy(j->placement + j->nplaced, a->w, a->placed * sizeof(*a->w));
+	j->nplaced += a->placed;
+	if (!grow) {
+		j->placed_at = now;
+		free(j->reason);
+		j->reason = NULL;
+	}
+	return 0;
+}
+
 int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 {
-	struct attempt a = {.f = f, .j = j};
-	bool any_model = false;
+	struct attempt a;
+	struct choice c;
+	char why[256];
 	int rc;
 
 	if (j->state != JOB_PENDING)
 		return ERR_CONFLICT;
-	a.w = calloc(j->req.count, sizeof(*a.w));
-	if (!a.w)
-		return -ENOMEM;
-	for (uint32_t m = 0; m < f->nmodels; m++) {
-		if (!model_allowed(f, &j->req, (uint16_t)m, &a.cap_w))
-			continue;
-		any_model = true;
-		a.model = (uint16_t)m;
-		rc = try_model(&a);
-		if (rc < 0)
-			goto fail;
-		if (rc == 0) {
-			if ((rc = jobs_set_state(t, j, JOB_PLACED)) < 0) {
-				rollback(&a);
-				goto fail;
-			}
-			free(j->placement);
-			j->placement = a.w;
-			j->nplaced = a.placed;
-			j->placed_at = now;
-			free(j->reason);
-			j->reason = NULL;
-			return 0;
-		}
+	uint32_t need = j->req.min_count ? j->req.min_count : j->req.count;
+	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
+		return rc;
+	j->nplaced = 0;
+	if ((rc = evaluate(&a, FLEET_NONE, 0, false, &c)) < 0)
+		goto out;
+	if (c.found) {
+		rc = commit(f, t, j, &a, &c, now, false);
+		goto out;
 	}
-	free(a.w);
 	j->tried_epoch = f->epoch;
-	if (!any_model)
-		rc = set_reason(j, "no model in the catalog matches the request");
-	else if (!a.enough_devices)
-		rc = set_reason(j, "not enough free devices: needs %u x %u of an allowed model",
-				j->req.count, j->req.devices);
-	else if (a.power_blocked)
-		rc = set_reason(j, "power: domain %s has %lld W of headroom, a worker needs %lld W",
-				f->domains[a.blocking_domain].name,
-				(long long)(f->domains[a.blocking_domain].budget_w -
-					    f->domains[a.blocking_domain].reserved_w),
-				(long long)a.blocking_need);
-	else if (j->req.topology == TOPO_SAME_NODE || j->req.topology == TOPO_SAME_RACK ||
-		 j->req.topology == TOPO_SAME_GROUP)
-		rc = set_reason(j, "topology %s: no single %s has %u x %u free devices",
-				job_topology_name(j->req.topology),
-				j->req.topology == TOPO_SAME_NODE    ? "node"
-				: j->req.topology == TOPO_SAME_RACK ? "rack"
-								    : "group",
-				j->req.count, j->req.devices);
-	else
-		rc = set_reason(j, "not enough free devices: needs %u x %u of an allowed model",
-				j->req.count, j->req.devices);
-	return rc < 0 ? rc : 1;
-fail:
+	failure_text(f, j, &a, any_model_allowed(f, j), why, sizeof(why));
+	rc = set_reason(j, "%s", why);
+	rc = rc < 0 ? rc : 1;
+out:
 	free(a.w);
+	attempt_free(&a);
 	return rc;
 }
 
+int place_would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
+		    uint16_t *model_out, uint32_t *cap_out)
+{
+	struct attempt a;
+	struct choice c;
+	uint32_t need = j->req.min_count ? j->req.min_count : j->req.count;
+	int rc;
+
+	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
+		return rc;
+	rc = evaluate(&a, FLEET_NONE, cap_override, false, &c);
+	free(a.w);
+	attempt_free(&a);
+	if (rc < 0)
+		return rc;
+	if (c.found && model_out)
+		*model_out = c.model;
+	if (c.found && cap_out)
+		*cap_out = c.cap_w;
+	return c.found ? 1 : 0;
+}
+
+int place_diagnose(struct fleet *f, const struct job *j, char *buf, size_t n)
+{
+	struct attempt a;
+	struct choice c;
+	uint32_t need = j->req.min_count ? j->req.min_count : j->req.count;
+	int rc;
+	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
+		return rc;
+	rc = evaluate(&a, FLEET_NONE, 0, false, &c);
+	if (rc == 0 && !c.found)
+		failure_text(f, j, &a, any_model_allowed(f, j), buf, n);
+	free(a.w);
+	attempt_free(&a);
+	return rc < 0 ? rc : c.found;
+}
+
+/* Quick check used inside searches: any model, first success. */
+static int fits_quick(struct fleet *f, const struct job *j)
+{
+	struct attempt a;
+	struct choice c;
+	uint32_t need = j->req.min_count ? j->req.min_count : j->req.count;
+	int rc;
+	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
+		return rc;
+	rc = evaluate(&a, FLEET_NONE, 0, true, &c);
+	free(a.w);
+	attempt_free(&a);
+	return rc < 0 ? rc : c.found;
+}
+
+/* ---------------- release, restore, requeue, cancel ---------------- */
+
 void place_release(struct fleet *f, struct job *j)
 {
-	if (j->state != JOB_PLACED && j->state != JOB_RUNNING)
+	if (!job_state_active(j->state))
 		return;
 	for (uint32_t i = 0; i < j->nplaced; i++)
 		fleet_release(f, j->placement[i].node, j->placement[i].mask);
+}
+
+/* Tentatively release / re-take an active job's devices (searches undo what they do). */
+static void unhold(struct fleet *f, const struct job *j)
+{
+	for (uint32_t i = 0; i < j->nplaced; i++)
+		release_quiet(f, j->placement[i].node, j->placement[i].mask);
+}
+
+static void rehold(struct fleet *f, const struct job *j)
+{
+	for (uint32_t i = 0; i < j->nplaced; i++)
+		fleet_alloc(f, j->placement[i].node, j->placement[i].mask, j->id, i,
+			    j->placement[i].cap_w);
 }
 
 int place_restore(struct fleet *f, struct job *j, struct err *e)
@@ -387,8 +842,7 @@ int place_restore(struct fleet *f, struct job *j, struct err *e)
 					f->models[w->model].name);
 				goto fail;
 			}
-		int64_t need = power_alloc_delta(&f->models[w->model],
-						 (uint32_t)__builtin_popcountll(w->mask), w->cap_w);
+		int64_t need = power_alloc_delta(&f->models[w->model], popc(w->mask), w->cap_w);
 		if (!power_fits(f, n->domain, need, NULL)) {
 			err_set(e, ERR_CONFLICT, NULL, "job %llu worker %u: power budget exceeded",
 				(unsigned long long)j->id, i);
@@ -403,28 +857,27 @@ fail:
 	return ERR_CONFLICT;
 }
 
-int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries, place_cb cb,
-	       void *ud)
+int place_requeue(struct fleet *f, struct jobs *t, struct job *j, const char *reason)
 {
-	uint32_t tries = 0, i = 0;
-	while (i < t->npending && tries < max_tries) {
-		struct job *j = t->pending[i];
-		if (j->tried_epoch == f->epoch) {
-			i++;
-			continue;
-		}
-		tries++;
-		int rc = place_try(f, t, j, now);
-		if (rc < 0)
-			return rc;
-		if (rc == 1) {
-			i++;
-			continue;
-		}
-		if (cb && (rc = cb(ud, j)) != 0)
-			return rc;
+	if (!job_state_active(j->state))
+		return 0;
+	char *r = strdup(reason);
+	if (!r)
+		return -ENOMEM;
+	place_release(f, j);
+	int rc = jobs_set_state(t, j, JOB_PENDING);
+	if (rc < 0) {
+		rehold(f, j); /* unchanged */
+		free(r);
+		return rc;
 	}
-	return (int)tries;
+	j->nplaced = 0;
+	j->placed_at = 0;
+	j->tried_epoch = 0;
+	j->requeues++;
+	free(j->reason);
+	j->reason = r;
+	return 0;
 }
 
 int place_cancel(struct fleet *f, struct jobs *t, struct job *j, int64_t now, struct err *e)
@@ -438,4 +891,293 @@ int place_cancel(struct fleet *f, struct jobs *t, struct job *j, int64_t now, st
 		return err_set(e, rc, NULL, "out of memory");
 	j->finished_at = now;
 	return 0;
+}
+
+/* ---------------- estimates and victims ---------------- */
+
+static int by_end(const void *x, const void *y)
+{
+	const struct job *a = *(struct job *const *)x, *b = *(struct job *const *)y;
+	int64_t ea = job_estimated_end(a), eb = job_estimated_end(b);
+	if (ea != eb)
+		return ea < eb ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+int place_estimate_start(struct fleet *f, const struct jobs *t, const struct job *j,
+			 int64_t now, int64_t *start, uint64_t *after_job)
+{
+	int rc = fits_quick(f, j);
+	if (rc != 0) {
+		if (rc > 0) {
+			*start = now;
+			*after_job = 0;
+		}
+		return rc;
+	}
+	uint32_t n = t->nactive < PLACE_ESTIMATE_STEPS ? t->nactive : PLACE_ESTIMATE_STEPS;
+	struct job **order = malloc((t->nactive + 1) * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	memcpy(order, t->active, t->nactive * sizeof(*order));
+	qsort(order, t->nactive, sizeof(*order), by_end);
+	uint32_t released = 0;
+	rc = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		unhold(f, order[i]);
+		released++;
+		if (i + 1 < n && job_estimated_end(order[i + 1]) == job_estimated_end(order[i]))
+			continue;
+		int fit = fits_quick(f, j);
+		if (fit < 0) {
+			rc = fit;
+			break;
+		}
+		if (fit) {
+			int64_t end = job_estimated_end(order[i]);
+			*start = end > now ? end : now;
+			*after_job = order[i]->id;
+			rc = 1;
+			break;
+		}
+	}
+	while (released-- > 0)
+		rehold(f, order[released]);
+	free(order);
+	return rc;
+}
+
+static uint32_t held_devices(const struct job *j)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < j->nplaced; i++)
+		n += popc(j->placement[i].mask);
+	return n;
+}
+
+static int victim_order(const void *x, const void *y)
+{
+	const struct job *a = *(struct job *const *)x, *b = *(struct job *const *)y;
+	if (a->priority != b->priority)
+		return a->priority < b->priority ? -1 : 1;
+	uint32_t da = held_devices(a), db = held_devices(b);
+	if (da != db)
+		return da > db ? -1 : 1;
+	return a->id > b->id ? -1 : a->id < b->id;
+}
+
+int place_find_victims(struct fleet *f, const struct jobs *t, const struct job *j,
+		       struct job **out, uint32_t max, bool *fits)
+{
+	struct job **cands = malloc((t->nactive + 1) * sizeof(*cands));
+	bool *kept = NULL;
+	uint32_t nc = 0, released = 0, nv = 0;
+	int rc = 0;
+
+	*fits = false;
+	if (!cands)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nactive; i++)
+		if (t->active[i]->preemptible && t->active[i]->priority < j->priority)
+			cands[nc++] = t->active[i];
+	qsort(cands, nc, sizeof(*cands), victim_order);
+	if (nc > PLACE_VICTIMS_MAX)
+		nc = PLACE_VICTIMS_MAX;
+	kept = calloc(nc + 1, sizeof(*kept));
+	if (!kept) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < nc && !*fits; i++) {
+		unhold(f, cands[i]);
+		released++;
+		int fit = fits_quick(f, j);
+		if (fit < 0) {
+			rc = fit;
+			goto restore;
+		}
+		*fits = fit == 1;
+	}
+	if (!*fits)
+		goto restore;
+	/* prune: give back every victim the job can do without (first chosen first) */
+	for (uint32_t i = 0; i < released; i++) {
+		rehold(f, cands[i]);
+		int fit = fits_quick(f, j);
+		if (fit < 0) {
+			rc = fit;
+			unhold(f, cands[i]);
+			goto restore;
+		}
+		if (fit)
+			kept[i] = true;
+		else
+			unhold(f, cands[i]);
+	}
+	for (uint32_t i = 0; i < released; i++)
+		if (!kept[i] && nv < max)
+			out[nv++] = cands[i];
+	rc = (int)nv;
+restore:
+	for (uint32_t i = released; i-- > 0;)
+		if (!kept[i])
+			rehold(f, cands[i]);
+	if (rc <= 0)
+		*fits = false;
+out:
+	free(kept);
+	free(cands);
+	return rc;
+}
+
+/* ---------------- the pass ---------------- */
+
+/* Could a and b ever want devices of the same model? (Backfill only holds back a job that
+ * could take the head's devices; the power two models share through a rack is not
+ * modelled here, a documented limit.) */
+static bool shares_models(const struct fleet *f, const struct job *a, const struct job *b)
+{
+	for (uint32_t m = 0; m < f->nmodels; m++) {
+		uint32_t cap, dev;
+		if (place_model_fits_request(f, &a->req, (uint16_t)m, &cap, &dev) &&
+		    place_model_fits_request(f, &b->req, (uint16_t)m, &cap, &dev))
+			return true;
+	}
+	return false;
+}
+
+static int preempt_for(struct fleet *f, struct jobs *t, struct job *j, int64_t now, place_cb cb,
+		       void *ud)
+{
+	struct job *victims[PLACE_VICTIMS_MAX];
+	bool fits;
+	char reason[128];
+	int n = place_find_victims(f, t, j, victims, PLACE_VICTIMS_MAX, &fits);
+	if (n <= 0)
+		return n;
+	snprintf(reason, sizeof(reason), "PREEMPTED: by job %llu (priority %d)",
+		 (unsigned long long)j->id, j->priority);
+	for (int i = 0; i < n; i++) {
+		int rc = place_requeue(f, t, victims[i], reason);
+		if (rc < 0)
+			return rc;
+		if (cb && (rc = cb(ud, victims[i])) != 0)
+			return rc;
+	}
+	int rc = place_try(f, t, j, now);
+	return rc < 0 ? rc : rc == 0;
+}
+
+static int grow(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
+{
+	struct attempt a;
+	struct choice c = {.found = true};
+	int rc;
+	if (j->nplaced == 0 || j->nplaced >= j->req.count)
+		return 1;
+	if ((rc = attempt_init(&a, f, j, j->req.count - j->nplaced, 1)) < 0)
+		return rc;
+	c.model = j->placement[0].model;
+	c.cap_w = j->placement[0].cap_w;
+	c.devices = popc(j->placement[0].mask);
+	a.model = c.model;
+	a.devices = c.devices;
+	a.cap_w = c.cap_w;
+	rc = run(&a);
+	if (rc == 0) {
+		rollback(&a);
+		rc = commit(f, t, j, &a, &c, now, true);
+	}
+	free(a.w);
+	attempt_free(&a);
+	return rc;
+}
+
+int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries, place_cb cb,
+	       void *ud)
+{
+	uint32_t tries = 0, i = 0, preempt_left = PLACE_PREEMPT_TRIES;
+	struct job *head = NULL;       /* the highest job still blocked */
+	bool res_known = false, res_valid = false;
+	int64_t res_start = 0;
+	uint64_t res_after = 0;
+	int32_t min_victim_prio = INT32_MAX;
+	int rc;
+
+	for (uint32_t k = 0; k < t->nactive; k++)
+		if (t->active[k]->preemptible && t->active[k]->priority < min_victim_prio)
+			min_victim_prio = t->active[k]->priority;
+
+	while (i < t->npending && tries < max_tries) {
+		struct job *j = t->pending[i];
+		if (j->tried_epoch == f->epoch) {
+			if (!head)
+				head = j;
+			i++;
+			continue;
+		}
+		tries++;
+		if (head && shares_models(f, head, j)) {
+			if (!res_known) {
+				res_known = true;
+				rc = place_estimate_start(f, t, head, now, &res_start, &res_after);
+				if (rc < 0)
+					return rc;
+				res_valid = rc == 1;
+			}
+			int64_t dur = j->req.duration_s > 0 ? j->req.duration_s : JOB_DEFAULT_DURATION_S;
+			if (res_valid && now + dur > res_start) {
+				j->tried_epoch = f->epoch;
+				if ((rc = set_reason(j, "RESERVED_FOR_HEAD: waiting behind job %llu, "
+						     "estimated to start in %lld s",
+						     (unsigned long long)head->id,
+						     (long long)(res_start - now))) < 0)
+					return rc;
+				i++;
+				continue;
+			}
+		}
+		rc = place_try(f, t, j, now);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			if (cb && (rc = cb(ud, j)) != 0)
+				return rc;
+			continue; /* j left the queue: pending[i] is the next job */
+		}
+		if (j->priority > min_victim_prio && preempt_left > 0) {
+			preempt_left--;
+			rc = preempt_for(f, t, j, now, cb, ud);
+			if (rc < 0)
+				return rc;
+			if (rc == 1) {
+				if (cb && (rc = cb(ud, j)) != 0)
+					return rc;
+				/* victims re-entered the queue and the epoch moved: start over */
+				i = 0;
+				head = NULL;
+				res_known = false;
+				continue;
+			}
+		}
+		if (!head)
+			head = j;
+		i++;
+	}
+	/* grow inference jobs placed below their replica count */
+	uint32_t grown = 0;
+	for (uint32_t k = 0; k < t->nactive && grown < PLACE_GROW_TRIES; k++) {
+		struct job *j = t->active[k];
+		if (j->nplaced >= j->req.count || j->tried_epoch == f->epoch)
+			continue;
+		grown++;
+		uint32_t before = j->nplaced;
+		if ((rc = grow(f, t, j, now)) < 0)
+			return rc;
+		if (j->nplaced > before && cb && (rc = cb(ud, j)) != 0)
+			return rc;
+		if (j->nplaced < j->req.count)
+			j->tried_epoch = f->epoch;
+	}
+	return (int)tries;
 }

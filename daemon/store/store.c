@@ -52,8 +52,10 @@ static const char *const stmt_sql[_ST_MAX] = {
 	[ST_PUT_JOB] = "INSERT OR REPLACE INTO jobs(id, name, kind, state, uid, owner, queue, priority, "
 		       "preemptible, count, devices, topology, cap_w, min_memory_gib, fp8, stack, "
 		       "vendors, models, duration_s, idem_key, reason, submitted_at, placed_at, "
-		       "finished_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
-		       "?17,?18,?19,?20,?21,?22,?23,?24)",
+		       "finished_at, min_count, capability, need_memory_gib, need_bandwidth_gbs, "
+		       "need_bf16_tflops, need_fp8, cap_auto, min_perf, requeues) VALUES (?1,?2,?3,?4,"
+		       "?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,"
+		       "?25,?26,?27,?28,?29,?30,?31,?32,?33)",
 	[ST_DEL_PLACEMENT] = "DELETE FROM placements WHERE job=?1",
 	[ST_PUT_PLACEMENT] = "INSERT INTO placements(job, worker, node, model, mask, cap_w) "
 			     "VALUES (?1,?2,?3,?4,?5,?6)",
@@ -344,6 +346,15 @@ int store_put_job(struct store *s, const struct fleet *f, const struct job *j, b
 	sqlite3_bind_int64(q, 22, j->submitted_at);
 	sqlite3_bind_int64(q, 23, j->placed_at);
 	sqlite3_bind_int64(q, 24, j->finished_at);
+	sqlite3_bind_int64(q, 25, r->min_count);
+	sqlite3_bind_int(q, 26, r->capability);
+	sqlite3_bind_int64(q, 27, r->need.memory_gib);
+	sqlite3_bind_int64(q, 28, r->need.bandwidth_gbs);
+	sqlite3_bind_double(q, 29, r->need.bf16_tflops);
+	sqlite3_bind_int(q, 30, r->need.fp8);
+	sqlite3_bind_int(q, 31, r->cap_auto);
+	sqlite3_bind_double(q, 32, r->min_perf);
+	sqlite3_bind_int64(q, 33, j->requeues);
 	if (step(s, q) < 0)
 		return fail_batch(s, -EIO);
 	if (!with_placement)
@@ -557,7 +568,9 @@ static int load_jobs(struct store *s, struct fleet *f, struct jobs *t, struct er
 	if (sqlite3_prepare_v2(s->db, "SELECT id, name, kind, state, uid, owner, queue, priority, "
 			       "preemptible, count, devices, topology, cap_w, min_memory_gib, fp8, "
 			       "stack, vendors, models, duration_s, idem_key, reason, submitted_at, "
-			       "placed_at, finished_at FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+			       "placed_at, finished_at, min_count, capability, need_memory_gib, "
+			       "need_bandwidth_gbs, need_bf16_tflops, need_fp8, cap_auto, min_perf, "
+			       "requeues FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK)
 		return db_err(s, e, "loading jobs");
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		struct job *j = job_new();
@@ -603,6 +616,17 @@ static int load_jobs(struct store *s, struct fleet *f, struct jobs *t, struct er
 		j->submitted_at = sqlite3_column_int64(q, 21);
 		j->placed_at = sqlite3_column_int64(q, 22);
 		j->finished_at = sqlite3_column_int64(q, 23);
+		r->min_count = (uint32_t)sqlite3_column_int64(q, 24);
+		r->capability = sqlite3_column_int(q, 25) != 0;
+		r->need.memory_gib = (uint32_t)sqlite3_column_int64(q, 26);
+		r->need.bandwidth_gbs = (uint32_t)sqlite3_column_int64(q, 27);
+		r->need.bf16_tflops = sqlite3_column_double(q, 28);
+		r->need.fp8 = sqlite3_column_int(q, 29) != 0;
+		r->cap_auto = sqlite3_column_int(q, 30) != 0;
+		r->min_perf = sqlite3_column_double(q, 31);
+		j->requeues = (uint32_t)sqlite3_column_int64(q, 32);
+		if (!r->min_count)
+			r->min_count = r->count;
 		if (!j->name || !j->owner || !j->queue) {
 			job_free(j);
 			goto nomem;
