@@ -67,7 +67,9 @@ static bool key_eq(const struct hmap *m, const struct hmap_slot *s, uint64_t h, 
 {
 	if (s->hash != h)
 		return false;
-	return m->str_keys ? strcmp(s->key.s, ks) == 0 : s->key.k == ku;
+	if (!m->str_keys)
+		return s->key.k == ku;
+	return ks && s->key.s && strcmp(s->key.s, ks) == 0;
 }
 
 /* Index of the live slot holding the key, or SIZE_MAX. */
@@ -125,6 +127,8 @@ static int put(struct hmap *m, uint64_t h, const char *ks, uint64_t ku, uint32_t
 	}
 	char *copy = NULL;
 	if (m->str_keys) {
+		if (!ks)
+			return -EINVAL;
 		copy = strdup(ks);
 		if (!copy)
 			return -ENOMEM;
