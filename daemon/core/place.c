@@ -357,7 +357,8 @@ static int arrange(struct attempt *a, bool by_group)
 		c->key = by_group ? group_rank(f, &ranks, c->node, &next) : n->domain;
 	}
 	hmap_free(&ranks);
-	qsort(a->c, a->nc, sizeof(*a->c), cand_cmp);
+	if (a->nc)
+		qsort(a->c, a->nc, sizeof(*a->c), cand_cmp);
 	a->ng = 0;
 	for (uint32_t i = 0; i < a->nc;) {
 		uint32_t end = i, room = 0;
@@ -424,7 +425,8 @@ static int run(struct attempt *a)
 
 	if (grouped) {
 		/* the tightest group that can hold the whole gang */
-		qsort(a->g, a->ng, sizeof(*a->g), group_cmp_tightest);
+		if (a->ng)
+			qsort(a->g, a->ng, sizeof(*a->g), group_cmp_tightest);
 		for (uint32_t gi = 0; gi < a->ng; gi++) {
 			const struct group *g = &a->g[gi];
 			if (g->room < a->need)
@@ -440,7 +442,8 @@ static int run(struct attempt *a)
 	}
 	/* racks with most room first (fewest racks for a gang; for spread, racks holding the
 	 * fewest of this job's replicas first) */
-	qsort(a->g, a->ng, sizeof(*a->g), group_cmp_most_room);
+	if (a->ng)
+		qsort(a->g, a->ng, sizeof(*a->g), group_cmp_most_room);
 	if (r->topology == TOPO_SPREAD) {
 		/* round-robin: one per rack, then one per node, then fill */
 		for (uint32_t round = 0; round < 2 && a->placed < a->want; round++)
@@ -919,8 +922,10 @@ int place_estimate_start(struct fleet *f, const struct jobs *t, const struct job
 	struct job **order = malloc((t->nactive + 1) * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
-	memcpy(order, t->active, t->nactive * sizeof(*order));
-	qsort(order, t->nactive, sizeof(*order), by_end);
+	if (t->nactive) {
+		memcpy(order, t->active, t->nactive * sizeof(*order));
+		qsort(order, t->nactive, sizeof(*order), by_end);
+	}
 	uint32_t released = 0;
 	rc = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -980,7 +985,8 @@ int place_find_victims(struct fleet *f, const struct jobs *t, const struct job *
 	for (uint32_t i = 0; i < t->nactive; i++)
 		if (t->active[i]->preemptible && t->active[i]->priority < j->priority)
 			cands[nc++] = t->active[i];
-	qsort(cands, nc, sizeof(*cands), victim_order);
+	if (nc)
+		qsort(cands, nc, sizeof(*cands), victim_order);
 	if (nc > PLACE_VICTIMS_MAX)
 		nc = PLACE_VICTIMS_MAX;
 	kept = calloc(nc + 1, sizeof(*kept));
