@@ -39,7 +39,7 @@
 #include "power.h"
 
 #define PLACE_SCAN_MAX 4096          /* nodes examined per model per attempt */
-#define PLACE_PERF_ALPHA 0.5         /* docs/power-model.md (p10 fit, rounded up) */
+#define PLACE_PERF_ALPHA 1.27        /* docs/power-model.md: p10 fit, rounded up (pessimistic) */
 #define PLACE_PREEMPT_TRIES 8        /* preemption searches per pass */
 #define PLACE_VICTIMS_MAX 64
 #define PLACE_ESTIMATE_STEPS 512     /* running jobs released when estimating a start */
