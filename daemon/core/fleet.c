@@ -30,6 +30,7 @@ void fleet_init(struct fleet *f)
 	hmap_init_str(&f->model_by_name);
 	hmap_init_str(&f->domain_by_name);
 	hmap_init_str(&f->node_by_name);
+	hmap_init_str(&f->group_by_name);
 }
 
 void fleet_free(struct fleet *f)
@@ -51,6 +52,8 @@ void fleet_free(struct fleet *f)
 	free(f->slots);
 	free(f->free_head);
 	free(f->free_count);
+	free(f->scratch);
+	hmap_free(&f->group_by_name);
 	hmap_free(&f->model_by_name);
 	hmap_free(&f->domain_by_name);
 	hmap_free(&f->node_by_name);
@@ -633,6 +636,17 @@ static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 		return r;
 	n->domain = resolve(&f->domain_by_name, domain_names, s->domain);
 	n->host_idle_w = s->host_idle_w;
+	n->group_id = FLEET_NONE;
+	if (n->group[0]) {
+		uint32_t g;
+		if (!hmap_get_str(&f->group_by_name, n->group, &g)) {
+			g = f->ngroups;
+			if ((r = hmap_put_str(&f->group_by_name, n->group, g)) < 0)
+				return r;
+			f->ngroups++;
+		}
+		n->group_id = g;
+	}
 	if (!im->devs_changed[i])
 		return 0;
 
@@ -751,6 +765,15 @@ static int apply(struct fleet *f, struct import *im, const struct hmap *model_na
 	}
 	for (uint32_t i = 0; i < doc->nnodes; i++)
 		node_refile(f, im->doc_node_idx[i]);
+	uint32_t need = (f->ndomains > f->ngroups ? f->ndomains : f->ngroups) + 1;
+	if (need > f->scratch_cap) {
+		uint32_t *sc = realloc(f->scratch, need * sizeof(*sc));
+		if (!sc)
+			return -ENOMEM;
+		memset(sc, 0, need * sizeof(*sc));
+		f->scratch = sc;
+		f->scratch_cap = need;
+	}
 	f->epoch++;
 	return 0;
 }

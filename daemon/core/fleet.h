@@ -60,6 +60,7 @@ enum device_health { HEALTH_OK, HEALTH_DEGRADED, HEALTH_FAILED, _HEALTH_MAX };
 struct node {
 	char *name;
 	char *group;                /* "" when none */
+	uint32_t group_id;          /* interned group, FLEET_NONE when none */
 	char *labels_json;          /* opaque JSON object text, "{}" when none */
 	char *exporter_url;         /* "" when none */
 	uint32_t domain;
@@ -101,7 +102,10 @@ struct fleet {
 	/* free_head[model * (FLEET_MAX_NODE_DEVICES + 1) + free] = first slot or FLEET_NONE */
 	uint32_t *free_head;        uint32_t free_head_models;
 	uint32_t *free_count;       /* nodes in each bucket, same indexing as free_head */
-	struct hmap model_by_name, domain_by_name, node_by_name;
+	struct hmap model_by_name, domain_by_name, node_by_name, group_by_name;
+	uint32_t ngroups;
+	/* scratch for place.c, one counter per domain or group; all zero between uses */
+	uint32_t *scratch;          uint32_t scratch_cap;
 	uint64_t epoch;             /* from 1; grows whenever capacity may have grown */
 };
 

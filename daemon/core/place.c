@@ -275,39 +275,63 @@ static int cand_push(struct attempt *a, uint32_t node, uint32_t room)
 	return 0;
 }
 
-/* Candidates in best-fit order: nodes with at least `need_free` free devices of the model;
- * stop once `enough` workers would fit on at least `min_nodes` nodes (enough 0 = no such
- * bound) or at PLACE_SCAN_MAX. */
-static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, uint64_t enough,
-		   uint32_t min_nodes)
+enum grouping { GROUP_NONE, GROUP_RACK, GROUP_NVL };
+
+static uint32_t key_of(const struct fleet *f, uint32_t node, enum grouping g)
 {
-	const struct fleet *f = a->f;
+	const struct node *n = &f->nodes[node];
+	if (g == GROUP_NVL)
+		return n->group_id != FLEET_NONE ? n->group_id : UINT32_MAX - node;
+	return n->domain;
+}
+
+/*
+ * Candidates in best-fit order: nodes with at least `need_free` free devices of the model.
+ * Ungrouped: stop once `enough` workers would fit on at least `min_nodes` nodes. Grouped
+ * (same_rack / same_group): tally room per rack or group in the fleet's scratch counters
+ * and stop once a few groups could each hold the job. Never more than PLACE_SCAN_MAX.
+ */
+static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, uint64_t enough,
+		   uint32_t min_nodes, enum grouping grouping, uint32_t *groups_ok)
+{
+	struct fleet *f = a->f;
 	uint64_t room = 0;
+	uint32_t sufficient = 0;
+	int rc = 0;
 	a->nc = 0;
 	for (uint32_t nfree = need_free; nfree <= FLEET_MAX_NODE_DEVICES; nfree++) {
 		for (uint32_t s = fleet_bucket_first(f, a->model, nfree); s != FLEET_NONE;
 		     s = f->slots[s].next) {
-			if (cand_push(a, f->slots[s].node, nfree / per_worker) < 0)
-				return -ENOMEM;
-			room += nfree / per_worker;
-			if ((enough && room >= enough && a->nc >= min_nodes) || a->nc >= PLACE_SCAN_MAX)
-				return 0;
+			uint32_t node = f->slots[s].node, r = nfree / per_worker;
+			if ((rc = cand_push(a, node, r)) < 0)
+				goto out;
+			a->c[a->nc - 1].key = key_of(f, node, grouping);
+			room += r;
+			if (grouping != GROUP_NONE) {
+				uint32_t k = a->c[a->nc - 1].key, total = r;
+				if (k < f->scratch_cap) {
+					uint32_t before = f->scratch[k];
+					total = f->scratch[k] = before + r;
+					if (before >= a->need)
+						total = 0; /* already counted */
+				}
+				if (total >= a->need && ++sufficient >= 4)
+					goto out;
+			} else if (enough && room >= enough && a->nc >= min_nodes) {
+				goto out;
+			}
+			if (a->nc >= PLACE_SCAN_MAX)
+				goto out;
 		}
 	}
-	return 0;
-}
-
-static uint32_t group_rank(const struct fleet *f, struct hmap *ranks, uint32_t node, uint32_t *next)
-{
-	const char *g = f->nodes[node].group;
-	uint32_t v;
-	if (!g || !*g)
-		return UINT32_MAX - node; /* no group: a group of its own */
-	if (hmap_get_str(ranks, g, &v))
-		return v;
-	if (hmap_put_str(ranks, g, *next) < 0)
-		return UINT32_MAX - node;
-	return (*next)++;
+out:
+	if (grouping != GROUP_NONE)
+		for (uint32_t i = 0; i < a->nc; i++)
+			if (a->c[i].key < f->scratch_cap)
+				f->scratch[a->c[i].key] = 0;
+	if (groups_ok)
+		*groups_ok = sufficient;
+	return rc;
 }
 
 static int cand_cmp(const void *x, const void *y)
@@ -338,25 +362,20 @@ static int group_cmp_tightest(const void *x, const void *y)
 	return a->key < b->key ? -1 : a->key > b->key;
 }
 
-/* Key, score and sort the candidates; build the groups. */
-static int arrange(struct attempt *a, bool by_group)
+/* Score and sort the candidates (keys were set by collect); build the groups. */
+static int arrange(struct attempt *a)
 {
 	const struct fleet *f = a->f;
 	const struct model *m = &f->models[a->model];
 	int64_t need = power_alloc_delta(m, a->devices, a->cap_w);
-	struct hmap ranks;
-	uint32_t next = 0;
 
-	hmap_init_str(&ranks);
 	for (uint32_t i = 0; i < a->nc; i++) {
 		struct cand *c = &a->c[i];
 		const struct node *n = &f->nodes[c->node];
 		uint32_t nfree = popc(free_mask(f, c->node, a->model));
 		double fit = 1.0 - (double)(nfree - a->devices) / (n->ndevices ? n->ndevices : 1);
 		c->score = W_NODE_FIT * fit + W_NODE_POWER * headroom_frac(f, n->domain, need);
-		c->key = by_group ? group_rank(f, &ranks, c->node, &next) : n->domain;
 	}
-	hmap_free(&ranks);
 	if (a->nc)
 		qsort(a->c, a->nc, sizeof(*a->c), cand_cmp);
 	a->ng = 0;
@@ -394,8 +413,8 @@ static int run(struct attempt *a)
 			return 1;
 		if (fleet_model_room(a->f, a->model, (uint32_t)total) == 0)
 			return 1;
-		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0)) < 0 ||
-		    (rc = arrange(a, false)) < 0)
+		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL)) < 0 ||
+		    (rc = arrange(a)) < 0)
 			return rc;
 		a->enough_devices |= a->nc > 0;
 		for (uint32_t i = 0; i < a->nc; i++) {
@@ -412,7 +431,11 @@ static int run(struct attempt *a)
 	bool grouped = r->topology == TOPO_SAME_RACK || r->topology == TOPO_SAME_GROUP;
 	uint64_t enough = grouped ? 0 : (uint64_t)a->want * 2 + 8;
 	uint32_t min_nodes = r->topology == TOPO_SPREAD ? a->want * 4 : 0;
-	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes)) < 0)
+	enum grouping grouping = r->topology == TOPO_SAME_RACK    ? GROUP_RACK
+				 : r->topology == TOPO_SAME_GROUP ? GROUP_NVL
+								  : GROUP_NONE;
+	uint32_t groups_ok = 0;
+	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes, grouping, &groups_ok)) < 0)
 		return rc;
 	uint64_t room = 0;
 	for (uint32_t i = 0; i < a->nc; i++)
@@ -420,7 +443,12 @@ static int run(struct attempt *a)
 	if (room < a->need)
 		return 1;
 	a->enough_devices = true;
-	if ((rc = arrange(a, r->topology == TOPO_SAME_GROUP)) < 0)
+	if (grouping != GROUP_NONE && groups_ok == 0) {
+		/* no rack or group has the devices, whatever the power: no need to sort */
+		a->topology_blocked = true;
+		return 1;
+	}
+	if ((rc = arrange(a)) < 0)
 		return rc;
 
 	if (grouped) {
