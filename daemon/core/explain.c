@@ -177,8 +177,17 @@ static void funnel(struct fleet *f, const struct jobs *t, const struct job *j,
 		const struct model *m = &f->models[p[n].model];
 		int64_t w = power_alloc_delta(m, p[n].devices, p[n].cap);
 		uint32_t k, fit = p[n].free / p[n].devices, blocking = FLEET_NONE;
-		if (left == 0)
-			left = need; /* past one gang's worth: judge the rest as a fresh gang */
+		if (left == 0) {
+			/* past one gang's worth: a spare node only needs room for one worker */
+			if (!power_fits(f, nd->domain, w, &blocking)) {
+				p[n].alive = false;
+				removed(s, nd);
+				const struct domain *d = &f->domains[blocking];
+				offend(s, d->name, "%lld W headroom, a worker needs %lld W at %u W a device",
+				       (long long)(d->budget_w - d->reserved_w), (long long)w, p[n].cap);
+			}
+			continue;
+		}
 		if (fit > left)
 			fit = left;
 		for (k = 0; k < fit; k++) {
@@ -203,7 +212,7 @@ static void funnel(struct fleet *f, const struct jobs *t, const struct job *j,
 		offend(s, d->name, "%lld W left after %lld W for this job's other workers; a worker "
 		       "needs %lld W at %u W a device", (long long)head, (long long)extra[blocking],
 		       (long long)w, p[n].cap);
-		if (shortfall < best_short) {
+		if (shortfall > 0 && shortfall < best_short) {
 			best_short = shortfall;
 			x->power_known = true;
 			snprintf(x->power_domain, sizeof(x->power_domain), "%s", d->name);

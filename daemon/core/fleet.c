@@ -53,6 +53,7 @@ void fleet_free(struct fleet *f)
 	free(f->free_head);
 	free(f->free_count);
 	free(f->scratch);
+	free(f->roots);
 	hmap_free(&f->group_by_name);
 	hmap_free(&f->model_by_name);
 	hmap_free(&f->domain_by_name);
@@ -163,6 +164,17 @@ uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_wo
 	for (uint32_t k = per_worker; k <= FLEET_MAX_NODE_DEVICES; k++)
 		room += (uint64_t)f->free_count[(size_t)model * BUCKETS + k] * (k / per_worker);
 	return room;
+}
+
+int64_t fleet_max_root_headroom(const struct fleet *f)
+{
+	int64_t best = INT64_MIN;
+	for (uint32_t i = 0; i < f->nroots; i++) {
+		const struct domain *d = &f->domains[f->roots[i]];
+		if (d->budget_w - d->reserved_w > best)
+			best = d->budget_w - d->reserved_w;
+	}
+	return best;
 }
 
 uint32_t fleet_node_free(const struct fleet *f, uint32_t node, uint16_t model)
@@ -765,6 +777,15 @@ static int apply(struct fleet *f, struct import *im, const struct hmap *model_na
 	}
 	for (uint32_t i = 0; i < doc->nnodes; i++)
 		node_refile(f, im->doc_node_idx[i]);
+	uint32_t *roots = malloc((f->ndomains + 1) * sizeof(*roots)), nroots = 0;
+	if (!roots)
+		return -ENOMEM;
+	for (uint32_t d = 0; d < f->ndomains; d++)
+		if (f->domains[d].parent == FLEET_NONE)
+			roots[nroots++] = d;
+	free(f->roots);
+	f->roots = roots;
+	f->nroots = nroots;
 	uint32_t need = (f->ndomains > f->ngroups ? f->ndomains : f->ngroups) + 1;
 	if (need > f->scratch_cap) {
 		uint32_t *sc = realloc(f->scratch, need * sizeof(*sc));

@@ -104,6 +104,8 @@ struct fleet {
 	uint32_t *free_count;       /* nodes in each bucket, same indexing as free_head */
 	struct hmap model_by_name, domain_by_name, node_by_name, group_by_name;
 	uint32_t ngroups;
+	uint32_t *roots;            /* domains without a parent */
+	uint32_t nroots;
 	/* scratch for place.c, one counter per domain or group; all zero between uses */
 	uint32_t *scratch;          uint32_t scratch_cap;
 	uint64_t epoch;             /* from 1; grows whenever capacity may have grown */
@@ -184,6 +186,10 @@ uint32_t fleet_bucket_first(const struct fleet *f, uint16_t model, uint32_t free
 /* How many workers of `per_worker` devices of the model the free devices could hold,
  * ignoring power: O(FLEET_MAX_NODE_DEVICES), from the bucket counters. */
 uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_worker);
+
+/* The most headroom (budget - reserved) of any root domain: no placement anywhere can add
+ * more watts than this. O(roots). */
+int64_t fleet_max_root_headroom(const struct fleet *f);
 
 /* The leaf domain of a node and its ancestors: walk domains[d].parent to FLEET_NONE. */
 

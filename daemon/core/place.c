@@ -189,6 +189,7 @@ struct attempt {
 	uint32_t cap_w;
 	uint32_t devices;
 	uint32_t want;       /* workers to place in this attempt */
+	int64_t worker_w;    /* watts one worker adds at the attempt's cap */
 	uint32_t need;       /* fewest that count as success */
 	struct job_worker *w;/* want entries */
 	uint32_t placed;
@@ -315,6 +316,14 @@ static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, u
 					if (before >= a->need)
 						total = 0; /* already counted */
 				}
+				/* a rack counts only if its domains can take the whole gang */
+				if (total >= a->need && grouping == GROUP_RACK &&
+				    !power_fits(f, k, (int64_t)a->need * a->worker_w, NULL)) {
+					a->power_blocked = true;
+					a->blocking_domain = k;
+					a->blocking_need = a->worker_w;
+					total = 0;
+				}
 				if (total >= a->need && ++sufficient >= 4)
 					goto out;
 			} else if (enough && room >= enough && a->nc >= min_nodes) {
@@ -407,6 +416,23 @@ static int run(struct attempt *a)
 	int rc;
 
 	a->placed = 0;
+	a->worker_w = power_alloc_delta(&a->f->models[a->model], a->devices, a->cap_w);
+	/* the whole fleet's spare watts bound any placement: no scan when they cannot do */
+	int64_t spare = fleet_max_root_headroom(a->f);
+	if (a->worker_w > 0 && spare < (int64_t)a->need * a->worker_w) {
+		a->enough_devices |= fleet_model_room(a->f, a->model, a->devices) >= a->need;
+		if (a->enough_devices && !a->power_blocked) {
+			a->power_blocked = true;
+			a->blocking_domain = a->f->roots[0];
+			for (uint32_t i = 0; i < a->f->nroots; i++) {
+				const struct domain *d = &a->f->domains[a->f->roots[i]];
+				if (d->budget_w - d->reserved_w == spare)
+					a->blocking_domain = a->f->roots[i];
+			}
+			a->blocking_need = a->worker_w;
+		}
+		return 1;
+	}
 	if (r->topology == TOPO_SAME_NODE) {
 		uint64_t total = (uint64_t)a->want * a->devices;
 		if (total > FLEET_MAX_NODE_DEVICES)
@@ -686,9 +712,9 @@ static void failure_text(const struct fleet *f, const struct job *j, const struc
 				 "allowed model", need, r->devices);
 	} else if (a->power_blocked) {
 		const struct domain *d = &f->domains[a->blocking_domain];
-		snprintf(buf, n, "POWER_BUDGET: domain %s has %lld W of headroom, a worker needs "
-			 "%lld W", d->name, (long long)(d->budget_w - d->reserved_w),
-			 (long long)a->blocking_need);
+		snprintf(buf, n, "POWER_BUDGET: domain %s has %lld W of headroom; a worker needs "
+			 "%lld W, the job %lld W", d->name, (long long)(d->budget_w - d->reserved_w),
+			 (long long)a->blocking_need, (long long)a->blocking_need * need);
 	} else if (r->topology == TOPO_SAME_NODE || r->topology == TOPO_SAME_RACK ||
 		   r->topology == TOPO_SAME_GROUP) {
 		snprintf(buf, n, "TOPOLOGY: no single %s can hold the whole job",
@@ -1136,6 +1162,7 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
 	int64_t res_start = 0;
 	uint64_t res_after = 0;
 	int32_t min_victim_prio = INT32_MAX;
+	uint32_t estimates = 0;
 	int rc;
 
 	for (uint32_t k = 0; k < t->nactive; k++)
@@ -1158,9 +1185,19 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
 				if (rc < 0)
 					return rc;
 				res_valid = rc == 1;
+				/* a head that can never start holds nobody back; the next blocked
+				 * job may take the reservation instead (bounded: two estimates) */
+				if (!res_valid && ++estimates < 2) {
+					head = NULL;
+					res_known = false;
+				}
 			}
 			int64_t dur = j->req.duration_s > 0 ? j->req.duration_s : JOB_DEFAULT_DURATION_S;
-			if (res_valid && now + dur > res_start) {
+			/* held back only if it would fit now: otherwise its own reason stands */
+			if (res_valid && head && now + dur > res_start &&
+			    (rc = place_would_fit(f, j, 0, NULL, NULL)) != 0) {
+				if (rc < 0)
+					return rc;
 				j->tried_epoch = f->epoch;
 				if ((rc = set_reason(j, "RESERVED_FOR_HEAD: waiting behind job %llu, "
 						     "estimated to start in %lld s",

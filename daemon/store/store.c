@@ -160,7 +160,7 @@ void store_close(struct store *s)
 	free(s);
 }
 
-bool store_batch_open(const struct store *s) { return s->in_batch; }
+bool store_batch_open(const struct store *s) { return s->in_batch || s->batch_error; }
 bool store_is_leader(const struct store *s) { return true; }
 
 /* Run a prepared statement to completion and reset it. */
