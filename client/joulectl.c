@@ -46,7 +46,7 @@
 #define CONNECT_TIMEOUT_MS 5000L
 #define TOTAL_TIMEOUT_MS 60000L
 #define MAX_POS 4
-#define MAX_OPTS 24
+#define MAX_OPTS 32
 
 enum {
 	ERR_USAGE = -1001,
@@ -69,6 +69,7 @@ struct opt_def {
 	const char *name;
 	enum opt_kind kind;
 	const char *target;
+	const char *constant;   /* OPT_FLAG: the string written at target instead of true */
 };
 
 struct opt_val {
@@ -1273,6 +1274,61 @@ static int json_set_path(json_t *obj, const char *path, json_t *v)
 	return json_object_set_new(obj, path, v) < 0 ? -ENOMEM : 0;
 }
 
+/*
+ * Flags replace what the file says, including its alternatives: --devices drops the
+ * file's per_worker/per_replica and a --per-worker-* flag drops its devices; --cap drops
+ * "cap":"auto" and --cap-auto drops cap_w. The --per-worker-* flags were written under
+ * "per_worker"; an inference job gets them as "per_replica" (merged over the file's).
+ */
+static int submit_fixups(const struct cmd_args *a, json_t *body)
+{
+	static const char *const need_flags[] = { "per-worker-memory", "per-worker-bandwidth",
+						  "per-worker-tflops", "per-worker-fp8" };
+	json_t *power = json_object_get(body, "power"), *need, *old;
+	bool by_need = false;
+	const char *kind = jstr(body, "kind");
+
+	for (size_t k = 0; k < sizeof need_flags / sizeof need_flags[0]; k++)
+		by_need |= opt(a, need_flags[k])->set;
+	if (by_need && opt(a, "devices")->set) {
+		fprintf(stderr, "joulectl: give --devices or --per-worker-* flags, not both\n"
+				"usage: joulectl %s\n", a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	if (opt(a, "cap")->set && opt(a, "cap-auto")->set) {
+		fprintf(stderr, "joulectl: give --cap or --cap-auto, not both\n"
+				"usage: joulectl %s\n", a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	if (opt(a, "devices")->set) {
+		json_object_del(body, "per_worker");
+		json_object_del(body, "per_replica");
+	}
+	if (by_need) {
+		const char *key = kind && strcmp(kind, "inference") == 0 ? "per_replica" : "per_worker";
+
+		need = json_incref(json_object_get(body, "per_worker"));
+		json_object_del(body, "per_worker");
+		old = json_object_get(body, "per_replica");
+		if (json_is_object(old) && json_object_update_missing(need, old) < 0) {
+			json_decref(need);
+			return -ENOMEM;
+		}
+		json_object_del(body, "per_replica");
+		json_object_del(body, "devices");
+		if (json_object_set_new(body, key, need) < 0)
+			return -ENOMEM;
+	}
+	if (json_is_object(power) && opt(a, "cap-auto")->set)
+		json_object_del(power, "cap_w");
+	if (json_is_object(power) && opt(a, "cap")->set) {
+		json_object_del(power, "cap");
+		if (!opt(a, "min-perf")->set)
+			json_object_del(power, "min_perf");
+	}
+	return 0;
+}
+
 static int cmd_submit(struct ctx *c, const struct cmd_args *a)
 {
 	const struct opt_def *defs = a->cmd->opts;
@@ -1324,7 +1380,7 @@ static int cmd_submit(struct ctx *c, const struct cmd_args *a)
 			continue;
 		switch (defs[i].kind) {
 		case OPT_FLAG:
-			v = json_true();
+			v = defs[i].constant ? json_string(defs[i].constant) : json_true();
 			break;
 		case OPT_STR:
 			v = json_string(ov->str);
@@ -1365,6 +1421,9 @@ static int cmd_submit(struct ctx *c, const struct cmd_args *a)
 		if (r < 0)
 			goto done;
 	}
+	r = submit_fixups(a, body);
+	if (r < 0)
+		goto done;
 	out = json_dumps(body, JSON_COMPACT);
 	if (!out) {
 		r = -ENOMEM;
@@ -1427,11 +1486,41 @@ static void tbl_job_nodes(struct table *t, const json_t *job, json_t *set)
 	tbl_take(t, b.p);
 }
 
+/* SHAPE: workers (or replicas) x devices; in capability mode the devices per worker of
+ * the placement, or "?" while the daemon has not chosen them. */
+static void tbl_job_shape(struct table *t, const json_t *job, const json_t *n)
+{
+	const json_t *dev = json_object_get(job, "devices");
+	const json_t *w0 = json_array_get(json_object_get(job, "placement"), 0);
+
+	if (!json_is_integer(n))
+		tbl_add(t, "-");
+	else if (json_is_integer(dev))
+		tbl_add(t, "%" JSON_INTEGER_FORMAT "x%" JSON_INTEGER_FORMAT, json_integer_value(n),
+			json_integer_value(dev));
+	else if (w0)
+		tbl_add(t, "%" JSON_INTEGER_FORMAT "x%zu", json_integer_value(n),
+			json_array_size(json_object_get(w0, "devices")));
+	else
+		tbl_add(t, "%" JSON_INTEGER_FORMAT "x?", json_integer_value(n));
+}
+
+/* REASON: the code of a pending job's reason ("CODE: text" → "CODE"), else "-". */
+static void tbl_job_reason(struct table *t, const json_t *job)
+{
+	const char *why = jstr(job, "reason"), *state = jstr(job, "state");
+
+	if (!why || !state || strcmp(state, "pending") != 0)
+		tbl_add(t, "-");
+	else
+		tbl_add(t, "%.*s", (int)(strcspn(why, ":") < 32 ? strcspn(why, ":") : 32), why);
+}
+
 static int cmd_jobs(struct ctx *c, const struct cmd_args *a)
 {
 	static const char *const head[] = { "ID", "NAME", "KIND", "STATE", "OWNER", "QUEUE", "PRIO",
-					    "SHAPE", "MODEL", "NODES", "AGE" };
-	struct table t = { .ncols = 11, .head = head };
+					    "SHAPE", "MODEL", "NODES", "REASON", "AGE" };
+	struct table t = { .ncols = 12, .head = head };
 	const struct opt_val *after = opt(a, "after"), *limit = opt(a, "limit");
 	bool all = opt(a, "all")->set;
 	struct sbuf path = { 0 };
@@ -1508,13 +1597,10 @@ static int cmd_jobs(struct ctx *c, const struct cmd_args *a)
 		tbl_field(&t, job, "owner");
 		tbl_field(&t, job, "queue");
 		tbl_field(&t, job, "priority");
-		if (json_is_integer(n) && json_is_integer(json_object_get(job, "devices")))
-			tbl_add(&t, "%" JSON_INTEGER_FORMAT "x%" JSON_INTEGER_FORMAT, json_integer_value(n),
-				json_integer_value(json_object_get(job, "devices")));
-		else
-			tbl_add(&t, "-");
+		tbl_job_shape(&t, job, n);
 		tbl_job_model(&t, job);
 		tbl_job_nodes(&t, job, set);
+		tbl_job_reason(&t, job);
 		tbl_age(&t, jstr(job, "submitted_at"), c->now);
 	}
 	r = tbl_print(&t);
@@ -1559,13 +1645,16 @@ static void kv_time(struct table *kv, const char *key, const json_t *job, time_t
 
 static int cmd_job(struct ctx *c, const struct cmd_args *a)
 {
-	static const char *const keys[] = { "id", "name", "kind", "state", "reason", "owner", "uid",
-					    "queue", "priority", "preemptible", "workers", "replicas",
-					    "devices" };
+	static const char *const keys[] = { "id", "name", "kind", "state", "reason", "requeues",
+					    "owner", "uid", "queue", "priority", "preemptible",
+					    "workers", "replicas", "min_replicas", "devices",
+					    "per_worker", "per_replica" };
+	static const char *const optional[] = { "workers", "replicas", "min_replicas",
+						"per_worker", "per_replica" };
 	static const char *const acc[] = { "vendors", "models", "stack", "min_memory_gib", "fp8" };
 	struct table kv = { .ncols = 2 }, t = { .ncols = 5, .head = placement_head };
 	struct sbuf path = { 0 };
-	json_t *root = NULL, *accel;
+	json_t *root = NULL, *accel, *power;
 	int r;
 
 	r = job_path(a, &path);
@@ -1580,8 +1669,11 @@ static int cmd_job(struct ctx *c, const struct cmd_args *a)
 	}
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 		json_t *v = json_object_get(root, keys[k]);
-		if ((!v || json_is_null(v)) && (strcmp(keys[k], "workers") == 0 ||
-						strcmp(keys[k], "replicas") == 0))
+		bool skip = false;
+
+		for (size_t o = 0; o < sizeof optional / sizeof optional[0]; o++)
+			skip |= (!v || json_is_null(v)) && strcmp(keys[k], optional[o]) == 0;
+		if (skip)
 			continue;
 		tbl_add(&kv, "%s:", keys[k]);
 		tbl_json(&kv, v);
@@ -1591,8 +1683,13 @@ static int cmd_job(struct ctx *c, const struct cmd_args *a)
 		tbl_add(&kv, "%s:", acc[k]);
 		tbl_field(&kv, accel, acc[k]);
 	}
+	power = json_object_get(root, "power");
 	tbl_add(&kv, "cap_w:");
-	tbl_field(&kv, json_object_get(root, "power"), "cap_w");
+	if (jstr(power, "cap") && json_is_number(json_object_get(power, "min_perf")))
+		tbl_add(&kv, "%s (min_perf %g)", jstr(power, "cap"),
+			json_number_value(json_object_get(power, "min_perf")));
+	else
+		tbl_field(&kv, power, "cap_w");
 	tbl_add(&kv, "topology:");
 	tbl_field(&kv, root, "topology");
 	tbl_add(&kv, "duration_s:");
@@ -1609,6 +1706,195 @@ static int cmd_job(struct ctx *c, const struct cmd_args *a)
 done:
 	tbl_free(&kv);
 	tbl_free(&t);
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+/* ---- explain ---- */
+
+#define TOP_WIDTH 96    /* display width of the funnel's TOP cell */
+
+/* "name (detail)" of a stage's top offenders, joined with "; " while they fit in
+ * TOP_WIDTH; the first is cut with "..." if alone it is too long; "+N more" for the rest. */
+static void tbl_offenders(struct table *t, const json_t *top)
+{
+	struct sbuf b = { 0 }, one = { 0 };
+	size_t n = json_array_size(top), shown = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_array_get(top, i);
+		const char *name = jstr(o, "name"), *detail = jstr(o, "detail");
+		char more[32];
+
+		one.len = 0;
+		sb_add(&one, name ? name : "?");
+		if (detail && *detail)
+			sb_printf(&one, " (%s)", detail);
+		if (one.err)
+			break;
+		snprintf(more, sizeof more, "; +%zu more", n - i - 1);
+		size_t tail = i + 1 < n ? strlen(more) : 0;
+		if (shown && b.len + 2 + one.len + tail > TOP_WIDTH)
+			break;
+		if (shown)
+			sb_add(&b, "; ");
+		if (!shown && one.len + tail > TOP_WIDTH) {
+			/* cut on a UTF-8 boundary, keep room for "...)" */
+			size_t cut = TOP_WIDTH > tail + 4 ? TOP_WIDTH - tail - 4 : 8;
+			while (cut > 0 && ((unsigned char)one.p[cut] & 0xc0) == 0x80)
+				cut--;
+			sb_addn(&b, one.p, cut);
+			sb_add(&b, detail && *detail ? "...)" : "...");
+		} else {
+			sb_add(&b, one.p);
+		}
+		shown++;
+	}
+	if (shown < n)
+		sb_printf(&b, "; +%zu more", n - shown);
+	if (!shown && !one.err)
+		sb_add(&b, "-");
+	free(one.p);
+	if (one.err && !b.err)
+		b.err = one.err;
+	if (b.err) {
+		free(b.p);
+		if (!t->err)
+			t->err = b.err;
+		return;
+	}
+	tbl_take(t, b.p);
+}
+
+/* "2026-11-24T01:00:00Z (in 3h, after job 7)", "now", or why there is no estimate. */
+static void tbl_start(struct table *t, const json_t *x, time_t now, bool reserved)
+{
+	const char *when = jstr(x, "estimated_start");
+	const json_t *after = json_object_get(x, "start_after_job");
+	time_t then;
+	char in[32] = "";
+
+	if (!when) {
+		tbl_add(t, "- (no estimate: it does not fit even after the running jobs end)");
+		return;
+	}
+	if (!json_is_integer(after)) {
+		tbl_add(t, reserved ? "now by capacity, but held back by the reservation above it"
+				    : "now (it fits on the devices and watts free now)");
+		return;
+	}
+	if (parse_rfc3339(when, &then) && then > now) {
+		long long s = (long long)(then - now);
+		if (s < 3600)
+			snprintf(in, sizeof in, "in %lldm, ", s / 60);
+		else if (s < 100 * 3600)
+			snprintf(in, sizeof in, "in %lldh%02lldm, ", s / 3600, s % 3600 / 60);
+		else
+			snprintf(in, sizeof in, "in %lldd, ", s / 86400);
+	}
+	tbl_add(t, "%s (%safter job %" JSON_INTEGER_FORMAT " ends)", when, in,
+		json_integer_value(after));
+}
+
+static int cmd_explain(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "STAGE", "NODES_IN", "REMOVED", "DEVICES_REMOVED",
+					    "TOP" };
+	struct table kv = { .ncols = 2 }, t = { .ncols = 5, .head = head };
+	struct table pw = { .ncols = 2 }, fx = { .ncols = 2 };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *stages, *fixes, *power, *v;
+	const char *code;
+	size_t i;
+	int r;
+
+	r = job_path(a, &path);
+	if (r < 0)
+		goto done;
+	sb_add(&path, "/explain");
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	stages = json_object_get(root, "stages");
+	fixes = json_object_get(root, "fixes");
+	power = json_object_get(root, "power");
+	if (!jstr(root, "verdict") || !json_is_array(stages) || !json_is_array(fixes)) {
+		fprintf(stderr, "joulectl: the answer from jouled is not an explanation\n");
+		r = ERR_ANSWER;
+		goto done;
+	}
+	tbl_add(&kv, "job:");
+	tbl_field(&kv, root, "job");
+	tbl_add(&kv, "verdict:");
+	tbl_field(&kv, root, "verdict");
+	code = jstr(root, "code") ? jstr(root, "code") : "";
+	if (strcmp(code, "NOT_PENDING") != 0) {
+		tbl_add(&kv, "queue position:");
+		tbl_field(&kv, root, "queue_position");
+		tbl_add(&kv, "estimated start:");
+		tbl_start(&kv, root, c->now, strcmp(code, "RESERVED_FOR_HEAD") == 0);
+	}
+	if ((v = json_object_get(root, "nearest_miss")) && !json_is_null(v)) {
+		tbl_add(&kv, "nearest miss:");
+		tbl_json(&kv, v);
+	}
+	r = tbl_print(&kv);
+	if (r < 0)
+		goto done;
+
+	json_array_foreach(stages, i, v) {
+		tbl_field(&t, v, "stage");
+		tbl_field(&t, v, "nodes_in");
+		tbl_field(&t, v, "nodes_removed");
+		tbl_field(&t, v, "devices_removed");
+		tbl_offenders(&t, json_object_get(v, "top"));
+	}
+	if (json_array_size(stages)) {
+		putchar('\n');
+		r = tbl_print(&t);
+		if (r < 0)
+			goto done;
+	}
+
+	if (json_is_object(power)) {
+		static const char *const keys[] = { "budget_w", "reserved_w", "need_w",
+						    "shortfall_w" };
+		static const char *const labels[] = { "  budget:", "  reserved:",
+						      "  need (whole job):", "  shortfall:" };
+		tbl_add(&pw, "power domain:");
+		tbl_field(&pw, power, "domain");
+		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			tbl_add(&pw, "%s", labels[k]);
+			v = json_object_get(power, keys[k]);
+			if (json_is_integer(v))
+				tbl_add(&pw, "%" JSON_INTEGER_FORMAT " W", json_integer_value(v));
+			else
+				tbl_json(&pw, v);
+		}
+		putchar('\n');
+		r = tbl_print(&pw);
+		if (r < 0)
+			goto done;
+	}
+
+	if (json_array_size(fixes)) {
+		json_array_foreach(fixes, i, v) {
+			tbl_add(&fx, "  %s", jstr(v, "code") ? jstr(v, "code") : "-");
+			tbl_field(&fx, v, "text");
+		}
+		printf("\nFIXES\n");
+		r = tbl_print(&fx);
+	}
+done:
+	tbl_free(&kv);
+	tbl_free(&t);
+	tbl_free(&pw);
+	tbl_free(&fx);
 	free(path.p);
 	json_decref(root);
 	return r;
@@ -1642,51 +1928,58 @@ done:
 /* ---- command line ---- */
 
 static const struct opt_def nodes_opts[] = {
-	{ "state", OPT_STR, "state" },
-	{ "domain", OPT_STR, "domain" },
-	{ "model", OPT_STR, "model" },
-	{ NULL, OPT_FLAG, NULL },
+	{ "state", OPT_STR, "state", NULL },
+	{ "domain", OPT_STR, "domain", NULL },
+	{ "model", OPT_STR, "model", NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
 static const struct opt_def devices_opts[] = {
-	{ "model", OPT_STR, "model" },
-	{ "vendor", OPT_STR, "vendor" },
-	{ "state", OPT_STR, "state" },
-	{ "health", OPT_STR, "health" },
-	{ "node", OPT_STR, "node" },
-	{ NULL, OPT_FLAG, NULL },
+	{ "model", OPT_STR, "model", NULL },
+	{ "vendor", OPT_STR, "vendor", NULL },
+	{ "state", OPT_STR, "state", NULL },
+	{ "health", OPT_STR, "health", NULL },
+	{ "node", OPT_STR, "node", NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
 static const struct opt_def jobs_opts[] = {
-	{ "state", OPT_STR, "state" },
-	{ "owner", OPT_STR, "owner" },
-	{ "kind", OPT_STR, "kind" },
-	{ "queue", OPT_STR, "queue" },
-	{ "limit", OPT_INT, "limit" },
-	{ "after", OPT_INT, "after" },
-	{ "all", OPT_FLAG, NULL },
-	{ NULL, OPT_FLAG, NULL },
+	{ "state", OPT_STR, "state", NULL },
+	{ "owner", OPT_STR, "owner", NULL },
+	{ "kind", OPT_STR, "kind", NULL },
+	{ "queue", OPT_STR, "queue", NULL },
+	{ "limit", OPT_INT, "limit", NULL },
+	{ "after", OPT_INT, "after", NULL },
+	{ "all", OPT_FLAG, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
 static const struct opt_def submit_opts[] = {
-	{ "name", OPT_STR, "name" },
-	{ "kind", OPT_STR, "kind" },
-	{ "workers", OPT_INT, "workers" },
-	{ "replicas", OPT_INT, "replicas" },
-	{ "devices", OPT_INT, "devices" },
-	{ "queue", OPT_STR, "queue" },
-	{ "priority", OPT_INT, "priority" },
-	{ "preemptible", OPT_FLAG, "preemptible" },
-	{ "model", OPT_LIST, "accelerator.models" },
-	{ "vendor", OPT_LIST, "accelerator.vendors" },
-	{ "stack", OPT_STR, "accelerator.stack" },
-	{ "min-memory", OPT_NUM, "accelerator.min_memory_gib" },
-	{ "fp8", OPT_FLAG, "accelerator.fp8" },
-	{ "cap", OPT_INT, "power.cap_w" },
-	{ "topology", OPT_STR, "topology" },
-	{ "duration", OPT_INT, "duration_s" },
-	{ "idempotency-key", OPT_STR, NULL },
-	{ NULL, OPT_FLAG, NULL },
+	{ "name", OPT_STR, "name", NULL },
+	{ "kind", OPT_STR, "kind", NULL },
+	{ "workers", OPT_INT, "workers", NULL },
+	{ "replicas", OPT_INT, "replicas", NULL },
+	{ "devices", OPT_INT, "devices", NULL },
+	{ "queue", OPT_STR, "queue", NULL },
+	{ "priority", OPT_INT, "priority", NULL },
+	{ "preemptible", OPT_FLAG, "preemptible", NULL },
+	{ "model", OPT_LIST, "accelerator.models", NULL },
+	{ "vendor", OPT_LIST, "accelerator.vendors", NULL },
+	{ "stack", OPT_STR, "accelerator.stack", NULL },
+	{ "min-memory", OPT_NUM, "accelerator.min_memory_gib", NULL },
+	{ "fp8", OPT_FLAG, "accelerator.fp8", NULL },
+	{ "cap", OPT_INT, "power.cap_w", NULL },
+	{ "cap-auto", OPT_FLAG, "power.cap", "auto" },
+	{ "min-perf", OPT_NUM, "power.min_perf", NULL },
+	{ "min-replicas", OPT_INT, "min_replicas", NULL },
+	{ "per-worker-memory", OPT_NUM, "per_worker.memory_gib", NULL },
+	{ "per-worker-bandwidth", OPT_NUM, "per_worker.bandwidth_gbs", NULL },
+	{ "per-worker-tflops", OPT_NUM, "per_worker.bf16_tflops", NULL },
+	{ "per-worker-fp8", OPT_FLAG, "per_worker.fp8", NULL },
+	{ "topology", OPT_STR, "topology", NULL },
+	{ "duration", OPT_INT, "duration_s", NULL },
+	{ "idempotency-key", OPT_STR, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
 static const struct command commands[] = {
@@ -1705,6 +1998,7 @@ static const struct command commands[] = {
 	{ "jobs", cmd_jobs, jobs_opts, 0, 0,
 	  "jobs [--state S] [--owner U] [--kind K] [--queue Q] [--limit N] [--after ID] [--all]" },
 	{ "job", cmd_job, NULL, 1, 1, "job ID" },
+	{ "explain", cmd_explain, NULL, 1, 1, "explain ID" },
 	{ "cancel", cmd_cancel, NULL, 1, 1, "cancel ID" },
 };
 
@@ -1739,8 +2033,12 @@ static const char help_text[] =
 	"                         no FILE, build the whole request; prints \"job ID STATE\"\n"
 	"  jobs [--state S] [--owner U] [--kind K] [--queue Q] [--limit N] [--after ID] [--all]\n"
 	"                         list jobs: one page of --limit jobs (daemon default 100)\n"
-	"                         after job --after; --all follows the pages to the end\n"
+	"                         after job --after; --all follows the pages to the end;\n"
+	"                         REASON is the code of a pending job's reason\n"
 	"  job ID                 one job and its placement\n"
+	"  explain ID             why job ID is pending: the verdict, queue position,\n"
+	"                         estimated start, what each filter stage removed (with the\n"
+	"                         top offenders), the power shortfall, and the fixes\n"
 	"  cancel ID              cancel a job, releasing its devices and watts\n"
 	"\n"
 	"Submit flags:\n"
@@ -1749,6 +2047,14 @@ static const char help_text[] =
 	"  --workers N            workers (training)\n"
 	"  --replicas N           replicas (inference)\n"
 	"  --devices N            devices per worker or replica\n"
+	"  --min-replicas N       inference: the fewest replicas worth starting (default all)\n"
+	"  --per-worker-memory GIB, --per-worker-bandwidth GBS, --per-worker-tflops T,\n"
+	"  --per-worker-fp8       capability mode instead of --devices: what one worker\n"
+	"                         (training) or replica (inference) needs in memory (GiB),\n"
+	"                         bandwidth (GB/s), BF16 TFLOPS and FP8; jouled picks the\n"
+	"                         model and the device count (sent as per_worker or\n"
+	"                         per_replica by the job's kind; the file's devices is dropped,\n"
+	"                         as --devices drops the file's per_worker/per_replica)\n"
 	"  --queue Q              queue (default: default)\n"
 	"  --priority P           priority (default 0)\n"
 	"  --preemptible          the job may be preempted\n"
@@ -1757,7 +2063,12 @@ static const char help_text[] =
 	"  --stack S              software stack: cuda, cann, ... or any\n"
 	"  --min-memory GIB       least device memory in GiB\n"
 	"  --fp8                  needs FP8\n"
-	"  --cap W                per-device power cap in watts (power.cap_w)\n"
+	"  --cap W                per-device power cap in watts (power.cap_w; replaces the\n"
+	"                         file's \"cap\":\"auto\")\n"
+	"  --cap-auto             let jouled choose the highest cap the power budget allows\n"
+	"                         (power.cap \"auto\"; replaces the file's cap_w)\n"
+	"  --min-perf F           with --cap-auto: the least relative performance to keep,\n"
+	"                         0.05-1 (daemon default 0.8)\n"
 	"  --topology T           any, same_node, same_group, same_rack or spread\n"
 	"  --duration SECONDS     estimated run time\n"
 	"  --idempotency-key KEY  sent as Idempotency-Key: a retry with the same key\n"
