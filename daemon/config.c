@@ -25,13 +25,16 @@ static const char usage[] =
 	"  --idle-timeout S       close idle connections after S seconds (default 60; 0 = never)\n"
 	"  --max-body BYTES       largest request body (default 1048576)\n"
 	"  --socket-mode OCTAL    permissions of the socket file (default 0666)\n"
+	"  --socket-group GROUP   group owning the socket file (default: the daemon's)\n"
+	"  --admin-group GROUP    members may change the fleet and cancel any job\n"
+	"                         (default: only root)\n"
 	"  --synchronous normal|full  SQLite durability (default full: nothing acknowledged is\n"
 	"                         lost on power failure; normal is for benchmarks only)\n"
 	"  --check-config         validate the configuration and exit\n"
 	"  --help, --version\n"
 	"\n"
 	"Configuration file keys (section [jouled]): socket, db, log_level, max_connections,\n"
-	"idle_timeout, max_body, socket_mode, synchronous.\n";
+	"idle_timeout, max_body, socket_mode, socket_group, admin_group, synchronous.\n";
 
 const char *config_usage(void) { return usage; }
 
@@ -88,6 +91,12 @@ static int apply(struct config *c, const char *key, const char *val, const char 
 		if (!parse_u64(val, 0, 0777, 8, &v))
 			return err_set(e, ERR_INVALID, key, "%s: must be an octal mode like 0660", origin);
 		c->socket_mode = (unsigned)v;
+	} else if (strcmp(key, "socket_group") == 0 || strcmp(key, "admin_group") == 0) {
+		char *dst = key[0] == 's' ? c->socket_group : c->admin_group;
+		if (!*val || strlen(val) >= sizeof(c->admin_group))
+			return err_set(e, ERR_INVALID, key, "%s: must be a group name of 1-63 bytes",
+				       origin);
+		snprintf(dst, sizeof(c->admin_group), "%s", val);
 	} else if (strcmp(key, "synchronous") == 0) {
 		if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
 			return err_set(e, ERR_INVALID, key, "%s: must be full or normal", origin);
@@ -136,6 +145,8 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		{"max-body", required_argument, NULL, 'b'},
 		{"socket-mode", required_argument, NULL, 'M'},
 		{"synchronous", required_argument, NULL, 'S'},
+		{"socket-group", required_argument, NULL, 'g'},
+		{"admin-group", required_argument, NULL, 'a'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -144,7 +155,7 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	static const char *const keys[128] = {
 		['s'] = "socket", ['d'] = "db", ['l'] = "log_level", ['m'] = "max_connections",
 		['i'] = "idle_timeout", ['b'] = "max_body", ['M'] = "socket_mode",
-		['S'] = "synchronous",
+		['S'] = "synchronous", ['g'] = "socket_group", ['a'] = "admin_group",
 	};
 	int ch;
 

@@ -24,6 +24,8 @@ struct config {
 	uint64_t idle_timeout_s;
 	uint64_t max_body_bytes;
 	unsigned socket_mode;
+	char socket_group[64];      /* "" = the daemon's own group */
+	char admin_group[64];       /* "" = only root administers the fleet */
 	bool synchronous_full;
 	bool check_only;            /* --check-config */
 	bool help, version;

@@ -7,6 +7,7 @@
  * Never: does work of its own on the loop beyond that wiring.
  */
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,11 +26,14 @@
 #include "api.h"
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "store.h"
 
 struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
+	uv_timer_t watchdog;        /* WATCHDOG=1 at half of WATCHDOG_USEC, when asked */
+	bool watchdog_on;
 	struct http_server *http;
 	struct api *api;
 	struct store *store;
@@ -65,6 +69,37 @@ static int inherited_fd(void)
 	return 3; /* SD_LISTEN_FDS_START */
 }
 
+static void notify(const char *what)
+{
+#if HAVE_SYSTEMD
+	sd_notify(0, what);
+#else
+	(void)what;
+#endif
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	notify("WATCHDOG=1");
+}
+
+/* Start pinging the watchdog if systemd asked for it (WatchdogSec=). */
+static void watchdog_start(struct daemon *d)
+{
+#if HAVE_SYSTEMD
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
+		uv_timer_init(&d->loop, &d->watchdog);
+		uv_timer_start(&d->watchdog, on_watchdog, usec / 2000, usec / 2000);
+		d->watchdog_on = true;
+		log_info("watchdog: pinging every %llu ms", (unsigned long long)(usec / 2000));
+	}
+#else
+	(void)d;
+#endif
+}
+
 static void on_http_stopped(void *ud)
 {
 	struct daemon *d = ud;
@@ -72,6 +107,8 @@ static void on_http_stopped(void *ud)
 	api_close(d->api);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+	if (d->watchdog_on)
+		uv_close((uv_handle_t *)&d->watchdog, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -80,8 +117,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->stopping)
 		return;
 	d->stopping = true;
-	if (d->cfg.log_level >= LOG_LVL_INFO)
-		fprintf(stderr, "jouled: %s received, stopping\n", strsignal(signum));
+	log_info("%s received, stopping", strsignal(signum));
+	notify("STOPPING=1");
 	http_server_stop(d->http, on_http_stopped, d);
 }
 
@@ -103,26 +140,47 @@ int main(int argc, char **argv)
 		printf("jouled %s\n", JOULE_VERSION);
 		return 0;
 	}
+	struct api_options ao = {.admin_gid = -1};
+	long socket_gid = -1;
+	if (d.cfg.admin_group[0] || d.cfg.socket_group[0]) {
+		const char *names[2] = {d.cfg.admin_group, d.cfg.socket_group};
+		long *out[2] = {&ao.admin_gid, &socket_gid};
+		for (int i = 0; i < 2; i++) {
+			if (!names[i][0])
+				continue;
+			struct group *g = getgrnam(names[i]);
+			if (!g) {
+				fprintf(stderr, "jouled: %s: unknown group '%s'\n",
+					i ? "socket_group" : "admin_group", names[i]);
+				return 2;
+			}
+			*out[i] = (long)g->gr_gid;
+		}
+		snprintf(ao.admin_group, sizeof(ao.admin_group), "%s", d.cfg.admin_group);
+	}
 	if (d.cfg.check_only) {
 		printf("jouled: configuration ok (socket %s, database %s)\n", d.cfg.socket_path,
 		       d.cfg.db_path);
 		return 0;
 	}
+	static const enum log_prio prio[] = {LOG_PRIO_ERR, LOG_PRIO_WARNING, LOG_PRIO_INFO,
+					     LOG_PRIO_DEBUG};
+	log_setup(prio[d.cfg.log_level]);
 	signal(SIGPIPE, SIG_IGN);
 	make_parent(d.cfg.db_path);
 	make_parent(d.cfg.socket_path);
 
 	struct store_options so = {.synchronous_full = d.cfg.synchronous_full};
 	if (store_open(d.cfg.db_path, &so, &d.store, &e) < 0) {
-		fprintf(stderr, "jouled: %s\n", e.message);
+		log_err("%s", e.message);
 		return 1;
 	}
 	if (uv_loop_init(&d.loop) < 0) {
-		fprintf(stderr, "jouled: cannot start the event loop\n");
+		log_err("cannot start the event loop");
 		goto out_store;
 	}
-	if (api_new(&d.loop, d.store, NULL, &d.api, &e) < 0) {
-		fprintf(stderr, "jouled: cannot load state from %s: %s\n", d.cfg.db_path, e.message);
+	if (api_new(&d.loop, d.store, &ao, &d.api, &e) < 0) {
+		log_err("cannot load state from %s: %s", d.cfg.db_path, e.message);
 		goto out_loop;
 	}
 	struct http_limits lim;
@@ -131,13 +189,17 @@ int main(int argc, char **argv)
 	lim.idle_timeout_ms = d.cfg.idle_timeout_s * 1000;
 	lim.max_body_bytes = d.cfg.max_body_bytes;
 	lim.socket_mode = d.cfg.socket_mode;
-	if (http_server_start(&d.loop, d.cfg.socket_path, inherited_fd(), &lim, api_handle, d.api, &d.http,
+	int listen_fd = inherited_fd();
+	if (http_server_start(&d.loop, d.cfg.socket_path, listen_fd, &lim, api_handle, d.api, &d.http,
 			      &e) < 0) {
-		fprintf(stderr, "jouled: %s\n", e.message);
+		log_err("%s", e.message);
 		api_close(d.api);
 		uv_run(&d.loop, UV_RUN_DEFAULT);
 		goto out_api;
 	}
+	if (socket_gid >= 0 && listen_fd < 0 && chown(d.cfg.socket_path, (uid_t)-1, (gid_t)socket_gid) < 0)
+		log_warning("cannot give %s to group %s: %s", d.cfg.socket_path, d.cfg.socket_group,
+			    strerror(errno));
 	uv_signal_init(&d.loop, &d.sigterm);
 	uv_signal_init(&d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
@@ -147,14 +209,14 @@ int main(int argc, char **argv)
 	uint64_t jobs;
 	uint32_t nodes, devices;
 	api_counts(d.api, &jobs, &nodes, &devices);
-	if (d.cfg.log_level >= LOG_LVL_INFO)
-		fprintf(stderr, "jouled %s: listening on %s, database %s (%u nodes, %u devices, "
-			"%llu jobs)\n", JOULE_VERSION, d.cfg.socket_path, d.cfg.db_path, nodes,
-			devices, (unsigned long long)jobs);
-
-#if HAVE_SYSTEMD
-	sd_notify(0, "READY=1");
-#endif
+	log_info("jouled %s: listening on %s, database %s (%u nodes, %u devices, %llu jobs)",
+		 JOULE_VERSION, d.cfg.socket_path, d.cfg.db_path, nodes, devices,
+		 (unsigned long long)jobs);
+	char ready[160];
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving %u nodes, %u devices, %llu jobs",
+		 nodes, devices, (unsigned long long)jobs);
+	notify(ready);
+	watchdog_start(&d);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	status = 0;
 	http_server_free(d.http);
@@ -163,12 +225,12 @@ out_api:
 out_loop:
 	rc = uv_loop_close(&d.loop);
 	if (rc != 0) {
-		fprintf(stderr, "jouled: handles left open at exit: %s\n", uv_strerror(rc));
+		log_err("handles left open at exit: %s", uv_strerror(rc));
 		status = 1;
 	}
 out_store:
 	store_close(d.store);
-	if (status == 0 && d.cfg.log_level >= LOG_LVL_INFO)
-		fprintf(stderr, "jouled: stopped\n");
+	if (status == 0)
+		log_info("stopped");
 	return status;
 }

@@ -477,6 +477,9 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 		return err_set(e, -ENOMEM, NULL, "out of memory");
 	a->loop = loop;
 	a->store = store;
+	a->opt.admin_gid = -1;
+	if (opt)
+		a->opt = *opt;
 	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 64;
 	a->passed_epoch = UINT64_MAX;
 	fleet_init(&a->fleet);

@@ -27,6 +27,8 @@ struct api;
 
 struct api_options {
 	uint32_t pass_max_tries;    /* placement tries per loop turn; default 64 */
+	long admin_gid;             /* members may change the fleet; -1 = root only */
+	char admin_group[64];       /* its name, for messages */
 };
 
 /* Load state from the store (which the api then uses, not owns) and start the commit

@@ -23,7 +23,7 @@ void api_fleet_post(struct ctx *c)
 	json_t *body = NULL;
 	int rc;
 
-	if ((rc = api_query_check(c, NULL)) < 0 ||
+	if ((rc = api_query_check(c, NULL)) < 0 || (rc = api_require_admin(c, "importing a fleet")) < 0 ||
 	    (rc = codec_parse(c->req->body, c->req->body_len, &body, &c->err)) < 0 ||
 	    (rc = codec_fleet_decode(body, &doc, &c->err)) < 0 ||
 	    (rc = fleet_import(&a->fleet, &doc, &c->err)) < 0)
@@ -144,6 +144,8 @@ void api_node_action(struct ctx *c, const char *name, const char *action)
 
 	if (api_query_check(c, NULL) < 0)
 		return api_fail(c, c->err.code);
+	if (api_require_admin(c, strcmp(action, "drain") == 0 ? "draining a node" : "resuming a node") < 0)
+		return api_fail(c, ERR_FORBIDDEN);
 	uint32_t n = fleet_node_find(&a->fleet, name);
 	if (n == FLEET_NONE) {
 		err_set(&c->err, ERR_NOT_FOUND, NULL, "no node %s", name);

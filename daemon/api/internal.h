@@ -82,6 +82,10 @@ int api_query_uint(struct ctx *c, const char *key, uint64_t min, uint64_t max, u
 /* The user name for a uid ("uid" in decimal when unknown); never NULL (static fallback). */
 const char *api_user_name(struct api *a, uint32_t uid);
 
+/* Access (auth.c): root or the admin group. api_require_admin fills c->err (403). */
+bool api_is_admin(struct api *a, uid_t uid, gid_t gid);
+int api_require_admin(struct ctx *c, const char *what);
+
 /* Persist every state change a placement or release made (job + its nodes). */
 int api_persist_job(struct api *a, const struct job *j, bool with_placement);
 

@@ -190,9 +190,9 @@ void api_jobs_delete(struct ctx *c, const char *id)
 	struct job *j = find_job(c, id);
 	if (!j)
 		return api_fail(c, ERR_NOT_FOUND);
-	if (c->req->uid != 0 && c->req->uid != j->uid) {
+	if (c->req->uid != j->uid && !api_is_admin(a, c->req->uid, c->req->gid)) {
 		err_set(&c->err, ERR_FORBIDDEN, NULL,
-			"job %llu belongs to %s; only its owner or root may cancel it",
+			"job %llu belongs to %s; only its owner or an admin may cancel it",
 			(unsigned long long)j->id, j->owner);
 		return api_fail(c, ERR_FORBIDDEN);
 	}
