@@ -435,7 +435,9 @@ int explain_job(struct fleet *f, const struct jobs *t, const struct job *j, int6
 	snprintf(x->code, sizeof(x->code), "%.*s", (int)(cl < sizeof(x->code) ? cl : sizeof(x->code) - 1),
 		 x->verdict);
 	if (strcmp(x->code, "RESERVED_FOR_HEAD") == 0) {
-		struct explain_stage *s = stage(x, "reservation", "RESERVED_FOR_HEAD", 0);
+		const struct explain_stage *last = &x->stages[x->nstages - 1];
+		struct explain_stage *s = stage(x, "reservation", "RESERVED_FOR_HEAD",
+						last->nodes_in - last->nodes_removed);
 		offend(s, "queue", "%s", j->reason + 19);
 	}
 

@@ -190,6 +190,7 @@ struct attempt {
 	uint32_t devices;
 	uint32_t want;       /* workers to place in this attempt */
 	int64_t worker_w;    /* watts one worker adds at the attempt's cap */
+	uint32_t fixed_key;  /* growing a same_rack/same_group job: its rack/group; else NONE */
 	uint32_t need;       /* fewest that count as success */
 	struct job_worker *w;/* want entries */
 	uint32_t placed;
@@ -282,7 +283,7 @@ static uint32_t key_of(const struct fleet *f, uint32_t node, enum grouping g)
 {
 	const struct node *n = &f->nodes[node];
 	if (g == GROUP_NVL)
-		return n->group_id != FLEET_NONE ? n->group_id : UINT32_MAX - node;
+		return n->group_id != FLEET_NONE ? n->group_id : UINT32_MAX - 1 - node; /* alone */
 	return n->domain;
 }
 
@@ -304,6 +305,8 @@ static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, u
 		for (uint32_t s = fleet_bucket_first(f, a->model, nfree); s != FLEET_NONE;
 		     s = f->slots[s].next) {
 			uint32_t node = f->slots[s].node, r = nfree / per_worker;
+			if (a->fixed_key != FLEET_NONE && key_of(f, node, grouping) != a->fixed_key)
+				continue;
 			if ((rc = cand_push(a, node, r)) < 0)
 				goto out;
 			a->c[a->nc - 1].key = key_of(f, node, grouping);
@@ -434,18 +437,24 @@ static int run(struct attempt *a)
 		return 1;
 	}
 	if (r->topology == TOPO_SAME_NODE) {
-		uint64_t total = (uint64_t)a->want * a->devices;
+		/* the whole job (at least its minimum) on one node; a growing job on its node */
+		uint64_t total = (uint64_t)a->need * a->devices;
 		if (total > FLEET_MAX_NODE_DEVICES)
 			return 1;
-		if (fleet_model_room(a->f, a->model, (uint32_t)total) == 0)
+		a->enough_devices |= fleet_model_room(a->f, a->model, a->devices) >= a->need;
+		if (a->j->nplaced > 0) {
+			fill_node(a, a->j->placement[0].node, a->want);
+			if (a->placed >= a->need)
+				return 0;
+			rollback(a);
 			return 1;
+		}
 		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL)) < 0 ||
 		    (rc = arrange(a)) < 0)
 			return rc;
-		a->enough_devices |= a->nc > 0;
 		for (uint32_t i = 0; i < a->nc; i++) {
 			fill_node(a, a->c[i].node, a->want);
-			if (a->placed == a->want)
+			if (a->placed >= a->need)
 				return 0;
 			rollback(a);
 		}
@@ -460,6 +469,9 @@ static int run(struct attempt *a)
 	enum grouping grouping = r->topology == TOPO_SAME_RACK    ? GROUP_RACK
 				 : r->topology == TOPO_SAME_GROUP ? GROUP_NVL
 								  : GROUP_NONE;
+	a->fixed_key = grouping != GROUP_NONE && a->j->nplaced > 0
+			       ? key_of(a->f, a->j->placement[0].node, grouping)
+			       : FLEET_NONE;
 	uint32_t groups_ok = 0;
 	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes, grouping, &groups_ok)) < 0)
 		return rc;
@@ -671,6 +683,7 @@ static int attempt_init(struct attempt *a, struct fleet *f, const struct job *j,
 	a->j = j;
 	a->want = want;
 	a->need = need;
+	a->fixed_key = FLEET_NONE;
 	a->w = calloc(want ? want : 1, sizeof(*a->w));
 	return a->w ? 0 : -ENOMEM;
 }
@@ -791,7 +804,8 @@ int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 	}
 	j->tried_epoch = f->epoch;
 	failure_text(f, j, &a, any_model_allowed(f, j), why, sizeof(why));
-	rc = set_reason(j, "%s", why);
+	/* a preempted job keeps saying so until it runs again (explain has the live why) */
+	rc = j->reason && strncmp(j->reason, "PREEMPTED", 9) == 0 ? 0 : set_reason(j, "%s", why);
 	rc = rc < 0 ? rc : 1;
 out:
 	free(a.w);
