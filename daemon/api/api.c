@@ -43,9 +43,10 @@ void api_ok(struct ctx *c, int status, json_t *body)
 	c->body = body;
 }
 
-static void send_reply(struct http_conn *conn, int status, const char *headers, char *body,
-		       size_t len)
+static void send_reply(struct api *a, struct http_conn *conn, int route, uint64_t t0, int status,
+		       const char *headers, char *body, size_t len)
 {
+	api_metrics_request(a, route, status, uv_hrtime() - t0);
 	http_conn_respond(conn, status, headers && *headers ? headers : NULL, body, len);
 }
 
@@ -200,6 +201,8 @@ int api_persist_job(struct api *a, const struct job *j, bool with_placement)
 static int on_placed(void *ud, struct job *j)
 {
 	struct api *a = ud;
+	if (j->state == JOB_PLACED && j->placed_at)
+		api_metrics_placed(a, j->placed_at - j->submitted_at);
 	return api_persist_job(a, j, true);
 }
 
@@ -257,14 +260,22 @@ static void route(struct ctx *c)
 		api_fail(c, c->err.code);
 		return;
 	}
+	if (strcmp(c->req->path, "/metrics") == 0) {
+		c->route = API_ROUTE_METRICS;
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_metrics_get(c);
+	}
 	if (!split_path(c->req->path, seg, &n))
 		goto not_found;
 	if (n == 1 && strcmp(seg[0], "health") == 0) {
+		c->route = API_ROUTE_HEALTH;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return health(c);
 	}
 	if (n == 1 && strcmp(seg[0], "fleet") == 0) {
+		c->route = API_ROUTE_FLEET;
 		if (m == HTTP_GET)
 			return api_fleet_get(c);
 		if (m == HTTP_POST)
@@ -272,32 +283,38 @@ static void route(struct ctx *c)
 		return method_not_allowed(c, "GET, POST");
 	}
 	if (n == 1 && strcmp(seg[0], "models") == 0) {
+		c->route = API_ROUTE_MODELS;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return api_models_get(c);
 	}
 	if (n <= 2 && strcmp(seg[0], "domains") == 0) {
+		c->route = n == 2 ? API_ROUTE_DOMAIN : API_ROUTE_DOMAINS;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return api_domains_get(c, n == 2 ? seg[1] : NULL);
 	}
 	if (n <= 2 && strcmp(seg[0], "nodes") == 0) {
+		c->route = n == 2 ? API_ROUTE_NODE : API_ROUTE_NODES;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return api_nodes_get(c, n == 2 ? seg[1] : NULL);
 	}
 	if (n == 3 && strcmp(seg[0], "nodes") == 0 &&
 	    (strcmp(seg[2], "drain") == 0 || strcmp(seg[2], "resume") == 0)) {
+		c->route = API_ROUTE_NODE_ACTION;
 		if (m != HTTP_POST)
 			return method_not_allowed(c, "POST");
 		return api_node_action(c, seg[1], seg[2]);
 	}
 	if (n == 1 && strcmp(seg[0], "devices") == 0) {
+		c->route = API_ROUTE_DEVICES;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return api_devices_get(c);
 	}
 	if (n == 1 && strcmp(seg[0], "jobs") == 0) {
+		c->route = API_ROUTE_JOBS;
 		if (m == HTTP_GET)
 			return api_jobs_get(c, NULL);
 		if (m == HTTP_POST)
@@ -305,11 +322,13 @@ static void route(struct ctx *c)
 		return method_not_allowed(c, "GET, POST");
 	}
 	if (n == 3 && strcmp(seg[0], "jobs") == 0 && strcmp(seg[2], "explain") == 0) {
+		c->route = API_ROUTE_EXPLAIN;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return api_jobs_explain(c, seg[1]);
 	}
 	if (n == 2 && strcmp(seg[0], "jobs") == 0) {
+		c->route = API_ROUTE_JOB;
 		if (m == HTTP_GET)
 			return api_jobs_get(c, seg[1]);
 		if (m == HTTP_DELETE)
@@ -322,7 +341,7 @@ not_found:
 }
 
 static int hold(struct api *a, struct http_conn *conn, int status, const char *headers,
-		char *body, size_t len, uint64_t job)
+		char *body, size_t len, uint64_t job, int route, uint64_t t0)
 {
 	if (a->nheld == a->held_cap) {
 		uint32_t ncap = a->held_cap ? a->held_cap * 2 : 64;
@@ -334,6 +353,8 @@ static int hold(struct api *a, struct http_conn *conn, int status, const char *h
 	}
 	struct held_reply *h = &a->held[a->nheld++];
 	h->conn = conn;
+	h->route = route;
+	h->t0 = t0;
 	h->job = job;
 	h->status = status;
 	h->body = body;
@@ -346,11 +367,15 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 {
 	struct api *a = ud;
 	struct ctx c = {.a = a, .req = req, .now = (int64_t)time(NULL)};
+	uint64_t t0 = uv_hrtime();
 	char *body = NULL;
 	size_t len = 0;
 
 	route(&c);
-	if (c.body) {
+	if (c.text) {
+		body = c.text;
+		len = c.text_len;
+	} else if (c.body) {
 		body = codec_dump(c.body, &len);
 		c.body = NULL;
 		if (!body) {
@@ -367,7 +392,8 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 	}
 	/* While a batch is open every reply waits for its commit: it may show that batch. */
 	if (store_batch_open(a->store) &&
-	    hold(a, conn, c.status, c.headers, body, len, c.status < 400 ? c.render_job : 0) == 0)
+	    hold(a, conn, c.status, c.headers, body, len, c.status < 400 ? c.render_job : 0,
+		 c.route, t0) == 0)
 		return;
 	if (store_batch_open(a->store)) {
 		/* could not hold: refuse rather than acknowledge before the commit */
@@ -375,7 +401,7 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 		body = error_body(ERR_UNAVAILABLE, NULL, "out of memory", &len);
 		c.status = 503;
 	}
-	send_reply(conn, c.status, c.headers, body, len);
+	send_reply(a, conn, c.route, t0, c.status, c.headers, body, len);
 }
 
 /* ---------------- the loop turn: pass, commit, release ---------------- */
@@ -393,7 +419,11 @@ static int reload(struct api *a, struct err *e)
 static void commit_and_release(struct api *a)
 {
 	struct err e = {0};
+	uint64_t t0 = uv_hrtime();
+	bool had_batch = store_batch_open(a->store);
 	int rc = store_commit(a->store, &e);
+	if (had_batch)
+		api_metrics_commit(a, uv_hrtime() - t0, a->nheld);
 
 	if (rc == 0) {
 		a->commits++;
@@ -424,7 +454,7 @@ static void commit_and_release(struct api *a)
 				h->body = b;
 			}
 		}
-		send_reply(h->conn, h->status, h->headers, h->body, h->len);
+		send_reply(a, h->conn, h->route, h->t0, h->status, h->headers, h->body, h->len);
 	}
 	a->nheld = 0;
 }
@@ -434,9 +464,11 @@ static void run_pass(struct api *a)
 	if (a->passed_epoch == a->fleet.epoch && !a->pass_more && !a->pass_needed)
 		return;
 	a->pass_needed = false;
-	uint64_t epoch = a->fleet.epoch;
+	uint64_t epoch = a->fleet.epoch, t0 = uv_hrtime();
 	int tries = place_pass(&a->fleet, &a->jobs, (int64_t)time(NULL), a->opt.pass_max_tries,
 			       on_placed, a);
+	if (tries >= 0)
+		api_metrics_pass(a, uv_hrtime() - t0, (uint32_t)tries);
 	if (tries < 0) {
 		fprintf(stderr, "jouled: queue pass failed (%d)\n", tries);
 		a->pass_more = true;

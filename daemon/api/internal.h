@@ -19,8 +19,36 @@
 
 #define API_MAX_QUERY 16
 
+enum api_route {
+	API_ROUTE_UNKNOWN, API_ROUTE_HEALTH, API_ROUTE_FLEET, API_ROUTE_MODELS, API_ROUTE_DOMAINS,
+	API_ROUTE_DOMAIN, API_ROUTE_NODES, API_ROUTE_NODE, API_ROUTE_NODE_ACTION, API_ROUTE_DEVICES,
+	API_ROUTE_JOBS, API_ROUTE_JOB, API_ROUTE_EXPLAIN, API_ROUTE_CAPACITY, API_ROUTE_METRICS,
+	API_ROUTE_MAX
+};
+extern const char *const api_route_names[API_ROUTE_MAX];
+
+#define API_HIST_LATENCY 14
+#define API_HIST_WAIT 9
+#define API_HIST_BATCH 11
+#define API_HIST_SLOTS 15              /* the largest bucket count + 1 (+Inf) */
+
+struct api_hist {
+	uint64_t counts[API_HIST_SLOTS];
+	double sum;
+	uint64_t count;
+};
+
+struct api_metrics {
+	uint64_t requests[API_ROUTE_MAX][500];   /* [route][status - 100] */
+	struct api_hist request_latency[API_ROUTE_MAX];
+	struct api_hist commit_latency, batch_size, queue_wait, pass_latency;
+	uint64_t placement_tries;
+};
+
 struct held_reply {
 	struct http_conn *conn;
+	int route;
+	uint64_t t0;                /* uv_hrtime() when the request was handed to us */
 	uint64_t job;               /* != 0: render this job's state at release time */
 	int status;
 	char *body;
@@ -45,6 +73,7 @@ struct api {
 	char **names;
 	uint32_t nnames;
 	uint64_t commits, commit_failures;
+	struct api_metrics metrics;
 	bool closing;
 };
 
@@ -65,6 +94,10 @@ struct ctx {
 	json_t *body;
 	struct err err;             /* used when status is 0 and err.code != 0 */
 	uint64_t render_job;        /* reply with this job as it is after the commit */
+	int route;                  /* enum api_route, for metrics */
+	char *text;                 /* a non-JSON body (metrics), taken over; with its own
+				       Content-Type in headers */
+	size_t text_len;
 	char headers[128];
 };
 
@@ -81,6 +114,13 @@ int api_query_uint(struct ctx *c, const char *key, uint64_t min, uint64_t max, u
 
 /* The user name for a uid ("uid" in decimal when unknown); never NULL (static fallback). */
 const char *api_user_name(struct api *a, uint32_t uid);
+
+/* Metrics (metrics.c). */
+void api_metrics_request(struct api *a, int route, int status, uint64_t ns);
+void api_metrics_commit(struct api *a, uint64_t ns, uint32_t batch);
+void api_metrics_placed(struct api *a, int64_t waited_s);
+void api_metrics_pass(struct api *a, uint64_t ns, uint32_t tries);
+void api_metrics_get(struct ctx *c);
 
 /* Access (auth.c): root or the admin group. api_require_admin fills c->err (403). */
 bool api_is_admin(struct api *a, uid_t uid, gid_t gid);

@@ -75,7 +75,7 @@ int http_server_start(uv_loop_t *loop, const char *path, int fd, const struct ht
  * Answer the request in flight on c. `body` (may be NULL when len is 0) is taken over:
  * it is free()d by the server once written or dropped. extra_headers is NULL or lines
  * each ending "\r\n" (e.g. "Allow: GET, POST\r\n"); copied. Content-Type is
- * application/json. Always succeeds from the caller's view (a dead peer drops it).
+ * application/json unless extra_headers begins with its own "Content-Type:" line. Always succeeds from the caller's view (a dead peer drops it).
  */
 void http_conn_respond(struct http_conn *c, int status, const char *extra_headers,
 		       char *body, size_t len);
