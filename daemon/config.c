@@ -30,11 +30,18 @@ static const char usage[] =
 	"                         (default: only root)\n"
 	"  --synchronous normal|full  SQLite durability (default full: nothing acknowledged is\n"
 	"                         lost on power failure; normal is for benchmarks only)\n"
+	"  --events-max N         events kept for GET /v1/events (default 100000)\n"
+	"  --events-max-age S     and for at most S seconds (default 604800; 0 = no limit)\n"
+	"  --placed-timeout S     a job placed but not reported running within S seconds\n"
+	"                         goes back to pending (default 0: never)\n"
+	"  --demo-finish          demo mode: placed jobs run after 1 s and succeed after\n"
+	"                         their duration_s (for the quick start and the simulator)\n"
 	"  --check-config         validate the configuration and exit\n"
 	"  --help, --version\n"
 	"\n"
 	"Configuration file keys (section [jouled]): socket, db, log_level, max_connections,\n"
-	"idle_timeout, max_body, socket_mode, socket_group, admin_group, synchronous.\n";
+	"idle_timeout, max_body, socket_mode, socket_group, admin_group, synchronous,\n"
+	"events_max, events_max_age, placed_timeout, demo_finish (true/false).\n";
 
 const char *config_usage(void) { return usage; }
 
@@ -97,6 +104,18 @@ static int apply(struct config *c, const char *key, const char *val, const char 
 			return err_set(e, ERR_INVALID, key, "%s: must be a group name of 1-63 bytes",
 				       origin);
 		snprintf(dst, sizeof(c->admin_group), "%s", val);
+	} else if (strcmp(key, "events_max") == 0) {
+		if (!parse_u64(val, 1, 100000000, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be an integer 1-100000000", origin);
+		c->events_max = (uint32_t)v;
+	} else if (strcmp(key, "events_max_age") == 0 || strcmp(key, "placed_timeout") == 0) {
+		if (!parse_u64(val, 0, 10ull * 365 * 86400, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be a number of seconds", origin);
+		*(key[0] == 'e' ? &c->events_max_age_s : &c->placed_timeout_s) = v;
+	} else if (strcmp(key, "demo_finish") == 0) {
+		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
+			return err_set(e, ERR_INVALID, key, "%s: must be true or false", origin);
+		c->demo_finish = strcmp(val, "true") == 0;
 	} else if (strcmp(key, "synchronous") == 0) {
 		if (strcmp(val, "full") != 0 && strcmp(val, "normal") != 0)
 			return err_set(e, ERR_INVALID, key, "%s: must be full or normal", origin);
@@ -147,6 +166,10 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		{"synchronous", required_argument, NULL, 'S'},
 		{"socket-group", required_argument, NULL, 'g'},
 		{"admin-group", required_argument, NULL, 'a'},
+		{"events-max", required_argument, NULL, 'E'},
+		{"events-max-age", required_argument, NULL, 'A'},
+		{"placed-timeout", required_argument, NULL, 'P'},
+		{"demo-finish", no_argument, NULL, 'D'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -156,6 +179,7 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		['s'] = "socket", ['d'] = "db", ['l'] = "log_level", ['m'] = "max_connections",
 		['i'] = "idle_timeout", ['b'] = "max_body", ['M'] = "socket_mode",
 		['S'] = "synchronous", ['g'] = "socket_group", ['a'] = "admin_group",
+		['E'] = "events_max", ['A'] = "events_max_age", ['P'] = "placed_timeout",
 	};
 	int ch;
 
@@ -168,6 +192,8 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	c->max_body_bytes = 1 << 20;
 	c->socket_mode = 0666;
 	c->synchronous_full = true;
+	c->events_max = 100000;
+	c->events_max_age_s = 7 * 86400;
 
 	/* First pass: find --config, --help, --version and unknown flags. */
 	opterr = 0;
@@ -212,6 +238,8 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	/* Second pass: flags win over the file. */
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		if (ch == 'D')
+			c->demo_finish = true;
 		if (ch > 0 && ch < 128 && keys[ch]) {
 			char origin[64];
 			snprintf(origin, sizeof(origin), "--%s", opts[0].name);

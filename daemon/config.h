@@ -27,6 +27,10 @@ struct config {
 	char socket_group[64];      /* "" = the daemon's own group */
 	char admin_group[64];       /* "" = only root administers the fleet */
 	bool synchronous_full;
+	uint32_t events_max;        /* events retained (count) */
+	uint64_t events_max_age_s;  /* and age; 0 = no age limit */
+	uint64_t placed_timeout_s;  /* 0 = off */
+	bool demo_finish;
 	bool check_only;            /* --check-config */
 	bool help, version;
 };

@@ -119,6 +119,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	d->stopping = true;
 	log_info("%s received, stopping", strsignal(signum));
 	notify("STOPPING=1");
+	api_stop_waiting(d->api); /* long polls answer now: the server waits for them */
 	http_server_stop(d->http, on_http_stopped, d);
 }
 
@@ -140,7 +141,10 @@ int main(int argc, char **argv)
 		printf("jouled %s\n", JOULE_VERSION);
 		return 0;
 	}
-	struct api_options ao = {.admin_gid = -1};
+	struct api_options ao = {.admin_gid = -1, .events_max = d.cfg.events_max,
+				 .events_max_age_s = d.cfg.events_max_age_s,
+				 .placed_timeout_s = d.cfg.placed_timeout_s,
+				 .demo_finish = d.cfg.demo_finish};
 	long socket_gid = -1;
 	if (d.cfg.admin_group[0] || d.cfg.socket_group[0]) {
 		const char *names[2] = {d.cfg.admin_group, d.cfg.socket_group};

@@ -189,13 +189,46 @@ const char *api_user_name(struct api *a, uint32_t uid)
 
 /* ---------------- persistence glue ---------------- */
 
+int api_sync_node(struct api *a, uint32_t n)
+{
+	static const char *const ev[] = {"node.up", "node.draining", "node.drained", "node.down"};
+	const struct node *nd = &a->fleet.nodes[n];
+	if (n >= a->nreported) {
+		uint32_t ncap = a->fleet.nnodes + 64;
+		uint8_t *r = realloc(a->node_reported, ncap);
+		if (!r)
+			return -ENOMEM;
+		for (uint32_t i = a->nreported; i < ncap; i++)
+			r[i] = i < a->fleet.nnodes ? (uint8_t)a->fleet.nodes[i].state : NODE_UP;
+		a->node_reported = r;
+		a->nreported = ncap;
+	}
+	if (a->node_reported[n] == nd->state)
+		return 0;
+	a->node_reported[n] = (uint8_t)nd->state;
+	api_event(a, ev[nd->state], 0, nd->name, json_pack("{s:s}", "state",
+							    fleet_node_state_name(nd->state)));
+	return store_put_node_state(a->store, &a->fleet, n);
+}
+
 int api_persist_job(struct api *a, const struct job *j, bool with_placement)
 {
 	int rc = store_put_job(a->store, &a->fleet, j, with_placement);
 	/* node states may have moved (draining → drained on release) */
 	for (uint32_t i = 0; rc == 0 && i < j->nplaced; i++)
-		rc = store_put_node_state(a->store, &a->fleet, j->placement[i].node);
+		rc = api_sync_node(a, j->placement[i].node);
 	return rc;
+}
+
+static json_t *placement_summary(const struct api *a, const struct job *j)
+{
+	json_t *nodes = json_array();
+	for (uint32_t i = 0; nodes && i < j->nplaced; i++)
+		json_array_append_new(nodes, json_string(a->fleet.nodes[j->placement[i].node].name));
+	return json_pack("{s:o, s:s, s:I, s:I}", "nodes", nodes, "model",
+			 j->nplaced ? a->fleet.models[j->placement[0].model].name : "", "cap_w",
+			 (json_int_t)(j->nplaced ? j->placement[0].cap_w : 0), "workers",
+			 (json_int_t)j->nplaced);
 }
 
 static int on_placed(void *ud, struct job *j)
@@ -203,6 +236,12 @@ static int on_placed(void *ud, struct job *j)
 	struct api *a = ud;
 	if (j->state == JOB_PLACED && j->placed_at)
 		api_metrics_placed(a, j->placed_at - j->submitted_at);
+	if (j->state == JOB_PENDING)
+		api_event(a, "job.requeued", j->id, NULL,
+			  json_pack("{s:s, s:I}", "reason", j->reason ? j->reason : "",
+				    "requeues", (json_int_t)j->requeues));
+	else
+		api_event(a, "job.placed", j->id, NULL, placement_summary(a, j));
 	return api_persist_job(a, j, true);
 }
 
@@ -321,6 +360,18 @@ static void route(struct ctx *c)
 			return api_jobs_post(c);
 		return method_not_allowed(c, "GET, POST");
 	}
+	if (n == 1 && strcmp(seg[0], "events") == 0) {
+		c->route = API_ROUTE_EVENTS;
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_events_get(c, c->conn);
+	}
+	if (n == 3 && strcmp(seg[0], "jobs") == 0 && strcmp(seg[2], "status") == 0) {
+		c->route = API_ROUTE_JOB_STATUS;
+		if (m != HTTP_POST)
+			return method_not_allowed(c, "POST");
+		return api_jobs_status(c, seg[1]);
+	}
 	if (n == 3 && strcmp(seg[0], "jobs") == 0 && strcmp(seg[2], "explain") == 0) {
 		c->route = API_ROUTE_EXPLAIN;
 		if (m != HTTP_GET)
@@ -366,12 +417,14 @@ static int hold(struct api *a, struct http_conn *conn, int status, const char *h
 void api_handle(void *ud, struct http_conn *conn, const struct http_request *req)
 {
 	struct api *a = ud;
-	struct ctx c = {.a = a, .req = req, .now = (int64_t)time(NULL)};
+	struct ctx c = {.a = a, .req = req, .now = (int64_t)time(NULL), .conn = conn};
 	uint64_t t0 = uv_hrtime();
 	char *body = NULL;
 	size_t len = 0;
 
 	route(&c);
+	if (c.deferred)
+		return; /* a long poll: answered when events arrive or its timer fires */
 	if (c.text) {
 		body = c.text;
 		len = c.text_len;
@@ -413,7 +466,13 @@ static int reload(struct api *a, struct err *e)
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);
 	a->passed_epoch = UINT64_MAX;
-	return store_load(a->store, &a->fleet, &a->jobs, e);
+	int rc = store_load(a->store, &a->fleet, &a->jobs, e);
+	if (rc == 0)
+		rc = api_events_load(a, e);
+	free(a->node_reported);
+	a->node_reported = NULL;
+	a->nreported = 0;
+	return rc;
 }
 
 static void commit_and_release(struct api *a)
@@ -457,6 +516,8 @@ static void commit_and_release(struct api *a)
 		send_reply(a, h->conn, h->route, h->t0, h->status, h->headers, h->body, h->len);
 	}
 	a->nheld = 0;
+	if (rc == 0)
+		api_events_wake(a);
 }
 
 static void run_pass(struct api *a)
@@ -498,6 +559,59 @@ void api_flush(struct api *a)
 	on_check(&a->check);
 }
 
+void api_stop_waiting(struct api *a)
+{
+	a->closing = true;
+	api_events_release_all(a);
+}
+
+/* Once a second: retention, the placed-but-never-running timeout, demo mode. Changes join
+ * a batch that this loop turn's check commits. Active jobs are walked from the end, so a
+ * job leaving the set (swap-remove) never skips one. */
+static void on_tick(uv_timer_t *t)
+{
+	struct api *a = t->data;
+	int64_t now = (int64_t)time(NULL);
+	struct err e = {0};
+	char reason[96];
+
+	api_events_trim(a, now);
+	for (uint32_t i = a->jobs.nactive; i-- > 0;) {
+		struct job *j = a->jobs.active[i];
+		if (a->opt.demo_finish) {
+			enum job_state to = JOB_PENDING;
+			if (j->state == JOB_PLACED && now - j->placed_at >= 1)
+				to = JOB_RUNNING;
+			else if (j->state == JOB_RUNNING && j->req.duration_s > 0 &&
+				 now >= j->placed_at + j->req.duration_s)
+				to = JOB_SUCCEEDED;
+			if (to != JOB_PENDING && place_report(&a->fleet, &a->jobs, j, to, now, &e) == 0) {
+				api_event(a, to == JOB_RUNNING ? "job.running" : "job.succeeded", j->id,
+					  NULL, json_pack("{s:s}", "message", "demo mode"));
+				api_persist_job(a, j, false);
+			}
+			continue;
+		}
+		if (a->opt.placed_timeout_s && j->state == JOB_PLACED &&
+		    now - j->placed_at > (int64_t)a->opt.placed_timeout_s) {
+			snprintf(reason, sizeof(reason), "PLACED_TIMEOUT: not reported running within %llu s",
+				 (unsigned long long)a->opt.placed_timeout_s);
+			uint32_t n = j->nplaced;
+			uint32_t nodes[8];
+			for (uint32_t k = 0; k < n && k < 8; k++)
+				nodes[k] = j->placement[k].node;
+			if (place_requeue(&a->fleet, &a->jobs, j, reason) == 0) {
+				api_event(a, "job.requeued", j->id, NULL,
+					  json_pack("{s:s, s:I}", "reason", reason, "requeues",
+						    (json_int_t)j->requeues));
+				api_persist_job(a, j, true);
+				for (uint32_t k = 0; k < n && k < 8; k++)
+					api_sync_node(a, nodes[k]);
+			}
+		}
+	}
+}
+
 /* ---------------- life cycle ---------------- */
 
 int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
@@ -513,14 +627,23 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 	if (opt)
 		a->opt = *opt;
 	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 64;
+	if (!a->opt.events_max)
+		a->opt.events_max = 100000;
+	if (!opt)
+		a->opt.events_max_age_s = 7 * 86400; /* callers without options: the defaults */
 	a->passed_epoch = UINT64_MAX;
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);
 	hmap_init_str(&a->user_names);
 	if ((rc = store_load(store, &a->fleet, &a->jobs, e)) < 0)
 		goto fail;
+	if ((rc = api_events_load(a, e)) < 0)
+		goto fail;
 	uv_check_init(loop, &a->check);
 	uv_idle_init(loop, &a->idle);
+	uv_timer_init(loop, &a->tick);
+	a->tick.data = a;
+	uv_timer_start(&a->tick, on_tick, 1000, 1000);
 	a->check.data = a;
 	a->idle.data = a;
 	uv_check_start(&a->check, on_check);
@@ -532,6 +655,7 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 fail:
 	fleet_free(&a->fleet);
 	jobs_free(&a->jobs);
+	api_events_clear(a);
 	hmap_free(&a->user_names);
 	free(a);
 	return rc;
@@ -544,6 +668,8 @@ void api_close(struct api *a)
 	uv_idle_stop(&a->idle);
 	uv_close((uv_handle_t *)&a->check, NULL);
 	uv_close((uv_handle_t *)&a->idle, NULL);
+	uv_timer_stop(&a->tick);
+	uv_close((uv_handle_t *)&a->tick, NULL);
 }
 
 void api_free(struct api *a)
@@ -555,6 +681,8 @@ void api_free(struct api *a)
 	free(a->held);
 	fleet_free(&a->fleet);
 	jobs_free(&a->jobs);
+	api_events_clear(a);
+	free(a->node_reported);
 	hmap_free(&a->user_names);
 	for (uint32_t i = 0; i < a->nnames; i++)
 		free(a->names[i]);

@@ -29,6 +29,11 @@ struct api_options {
 	uint32_t pass_max_tries;    /* placement tries per loop turn; default 64 */
 	long admin_gid;             /* members may change the fleet; -1 = root only */
 	char admin_group[64];       /* its name, for messages */
+	uint32_t events_max;        /* events retained; default 100000 */
+	uint64_t events_max_age_s;  /* and for at most this long; default 7 days; 0 = forever */
+	uint64_t placed_timeout_s;  /* placed but not running this long: back to pending; 0 = off */
+	bool demo_finish;           /* demo mode: placed jobs run after 1 s and succeed after
+				       their duration_s */
 };
 
 /* Load state from the store (which the api then uses, not owns) and start the commit
@@ -37,6 +42,9 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 	    struct api **out, struct err *e);
 /* The http_handler_cb: pass the api as ud. */
 void api_handle(void *ud, struct http_conn *c, const struct http_request *req);
+/* Answer every long-poll waiter now (before stopping the HTTP server). */
+void api_stop_waiting(struct api *a);
+
 /* Commit what is pending and answer every held reply (used at shutdown). */
 void api_flush(struct api *a);
 /* Stop and close the api's handles; run the loop until they are closed, then api_free. */

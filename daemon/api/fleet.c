@@ -21,26 +21,52 @@ void api_fleet_post(struct ctx *c)
 	struct api *a = c->a;
 	struct fleet_doc doc = {0};
 	json_t *body = NULL;
+	int64_t *old_budget = NULL;
 	int rc;
 
 	if ((rc = api_query_check(c, NULL)) < 0 || (rc = api_require_admin(c, "importing a fleet")) < 0 ||
 	    (rc = codec_parse(c->req->body, c->req->body_len, &body, &c->err)) < 0 ||
-	    (rc = codec_fleet_decode(body, &doc, &c->err)) < 0 ||
-	    (rc = fleet_import(&a->fleet, &doc, &c->err)) < 0)
+	    (rc = codec_fleet_decode(body, &doc, &c->err)) < 0)
+		goto fail;
+	if (!(old_budget = malloc((doc.ndomains + 1) * sizeof(*old_budget)))) {
+		rc = err_set(&c->err, -ENOMEM, NULL, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < doc.ndomains; i++) {
+		uint32_t d = fleet_domain_find(&a->fleet, doc.domains[i].name);
+		old_budget[i] = d == FLEET_NONE ? -1 : a->fleet.domains[d].budget_w;
+	}
+	if ((rc = fleet_import(&a->fleet, &doc, &c->err)) < 0)
 		goto fail;
 	/* A store failure poisons the batch: the commit fails, memory is reloaded, 503. */
 	store_put_fleet(a->store, &a->fleet, &doc);
+	for (uint32_t i = 0; i < doc.ndomains; i++) {
+		uint32_t d = fleet_domain_find(&a->fleet, doc.domains[i].name);
+		if (old_budget[i] != a->fleet.domains[d].budget_w)
+			api_event(a, "domain.budget", 0, NULL,
+				  json_pack("{s:s, s:o, s:I}", "domain", doc.domains[i].name, "old_w",
+					    old_budget[i] < 0 ? json_null() : json_integer(old_budget[i]),
+					    "new_w", (json_int_t)a->fleet.domains[d].budget_w));
+	}
+	for (uint32_t i = 0; i < doc.nnodes; i++)
+		api_sync_node(a, fleet_node_find(&a->fleet, doc.nodes[i].name));
 	uint64_t ndev = 0;
 	for (uint32_t i = 0; i < doc.nnodes; i++)
 		for (uint32_t k = 0; k < doc.nodes[i].ndevs; k++)
 			ndev += doc.nodes[i].devs[k].count;
+	api_event(a, "fleet.imported", 0, NULL,
+		  json_pack("{s:I, s:I, s:I, s:I}", "models", (json_int_t)doc.nmodels, "domains",
+			    (json_int_t)doc.ndomains, "nodes", (json_int_t)doc.nnodes, "devices",
+			    (json_int_t)ndev));
 	api_ok(c, 200, json_pack("{s:I, s:I, s:I, s:I}", "models", (json_int_t)doc.nmodels,
 				 "domains", (json_int_t)doc.ndomains, "nodes",
 				 (json_int_t)doc.nnodes, "devices", (json_int_t)ndev));
+	free(old_budget);
 	codec_fleet_doc_free(&doc);
 	json_decref(body);
 	return;
 fail:
+	free(old_budget);
 	codec_fleet_doc_free(&doc);
 	json_decref(body);
 	api_fail(c, rc);
@@ -156,8 +182,8 @@ void api_node_action(struct ctx *c, const char *name, const char *action)
 					  : fleet_node_resume(&a->fleet, n, &c->err);
 	if (rc < 0)
 		return api_fail(c, rc);
-	if (a->fleet.nodes[n].state != before)
-		store_put_node_state(a->store, &a->fleet, n);
+	(void)before;
+	api_sync_node(a, n);
 	api_ok(c, 200, codec_node_encode(&a->fleet, n, false));
 }
 

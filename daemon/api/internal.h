@@ -23,6 +23,7 @@ enum api_route {
 	API_ROUTE_UNKNOWN, API_ROUTE_HEALTH, API_ROUTE_FLEET, API_ROUTE_MODELS, API_ROUTE_DOMAINS,
 	API_ROUTE_DOMAIN, API_ROUTE_NODES, API_ROUTE_NODE, API_ROUTE_NODE_ACTION, API_ROUTE_DEVICES,
 	API_ROUTE_JOBS, API_ROUTE_JOB, API_ROUTE_EXPLAIN, API_ROUTE_CAPACITY, API_ROUTE_METRICS,
+	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS,
 	API_ROUTE_MAX
 };
 extern const char *const api_route_names[API_ROUTE_MAX];
@@ -44,6 +45,17 @@ struct api_metrics {
 	struct api_hist commit_latency, batch_size, queue_wait, pass_latency;
 	uint64_t placement_tries;
 };
+
+struct api_event {
+	uint64_t seq;
+	int64_t ts;
+	char type[32];
+	uint64_t job;               /* 0 = none */
+	char *node;                 /* NULL = none */
+	char *data;                 /* compact JSON object */
+};
+
+struct api_waiter;
 
 struct held_reply {
 	struct http_conn *conn;
@@ -74,6 +86,15 @@ struct api {
 	uint32_t nnames;
 	uint64_t commits, commit_failures;
 	struct api_metrics metrics;
+	/* the event log: a ring of retained events, oldest first (events.c) */
+	struct api_event *ev;
+	uint32_t ev_cap, ev_head, ev_n;
+	uint64_t ev_next_seq;
+	struct api_waiter *waiters;
+	uint32_t nwaiters;
+	uint8_t *node_reported;     /* node state last stored and announced, per node */
+	uint32_t nreported;
+	uv_timer_t tick;            /* 1 s: retention, placed timeout, demo mode */
 	bool closing;
 };
 
@@ -95,6 +116,8 @@ struct ctx {
 	struct err err;             /* used when status is 0 and err.code != 0 */
 	uint64_t render_job;        /* reply with this job as it is after the commit */
 	int route;                  /* enum api_route, for metrics */
+	struct http_conn *conn;
+	bool deferred;              /* the handler answers later (long poll) */
 	char *text;                 /* a non-JSON body (metrics), taken over; with its own
 				       Content-Type in headers */
 	size_t text_len;
@@ -114,6 +137,19 @@ int api_query_uint(struct ctx *c, const char *key, uint64_t min, uint64_t max, u
 
 /* The user name for a uid ("uid" in decimal when unknown); never NULL (static fallback). */
 const char *api_user_name(struct api *a, uint32_t uid);
+
+/* Events (events.c). api_event steals data (may be NULL) and joins the open batch. */
+int api_event(struct api *a, const char *type, uint64_t job, const char *node, json_t *data);
+int api_events_load(struct api *a, struct err *e);
+void api_events_clear(struct api *a);
+void api_events_wake(struct api *a);          /* after a commit */
+void api_events_release_all(struct api *a);
+void api_events_trim(struct api *a, int64_t now);
+void api_events_get(struct ctx *c, struct http_conn *conn);
+/* Store and announce a node whose state differs from what was last stored. */
+int api_sync_node(struct api *a, uint32_t node);
+/* Announce and persist a job's change (events for placed / requeued). */
+void api_jobs_status(struct ctx *c, const char *id);
 
 /* Metrics (metrics.c). */
 void api_metrics_request(struct api *a, int route, int status, uint64_t ns);

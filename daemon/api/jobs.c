@@ -81,6 +81,10 @@ void api_jobs_post(struct ctx *c)
 	/* The queue pass of this loop turn places it (before the commit), honouring
 	 * priority, reservations and preemption; the reply shows the job after that. */
 	a->pass_needed = true;
+	api_event(a, "job.submitted", j->id, NULL,
+		  json_pack("{s:s, s:s, s:s, s:i, s:s}", "name", j->name, "kind",
+			    job_kind_name(j->req.kind), "queue", j->queue, "priority", j->priority,
+			    "owner", j->owner));
 	api_persist_job(a, j, false);
 	c->render_job = j->id;
 	api_ok(c, 201, codec_job_encode(&a->fleet, j));
@@ -200,6 +204,8 @@ void api_jobs_delete(struct ctx *c, const char *id)
 		return api_fail(c, rc);
 	char reason[96];
 	snprintf(reason, sizeof(reason), "cancelled by %s", api_user_name(a, (uint32_t)c->req->uid));
+	api_event(a, "job.cancelled", j->id, NULL, json_pack("{s:s}", "by",
+							  api_user_name(a, (uint32_t)c->req->uid)));
 	char *r = strdup(reason);
 	if (r) {
 		free(j->reason);
@@ -224,4 +230,71 @@ void api_jobs_explain(struct ctx *c, const char *id)
 	}
 	api_ok(c, 200, codec_explain_encode(x, c->now));
 	free(x);
+}
+
+/* POST /v1/jobs/{id}/status {"state":"running"|"succeeded"|"failed","message":"…"} */
+void api_jobs_status(struct ctx *c, const char *id)
+{
+	static const char *const keys[] = {"state", "message", NULL};
+	struct api *a = c->a;
+	json_t *body = NULL;
+	enum job_state to;
+	int rc;
+
+	if ((rc = api_query_check(c, NULL)) < 0)
+		goto fail;
+	struct job *j = find_job(c, id);
+	if (!j) {
+		rc = ERR_NOT_FOUND;
+		goto fail;
+	}
+	if (c->req->uid != j->uid && !api_is_admin(a, c->req->uid, c->req->gid)) {
+		rc = err_set(&c->err, ERR_FORBIDDEN, NULL,
+			     "job %llu belongs to %s; only its owner or an admin may report its state",
+			     (unsigned long long)j->id, j->owner);
+		goto fail;
+	}
+	if ((rc = codec_parse(c->req->body, c->req->body_len, &body, &c->err)) < 0)
+		goto fail;
+	const char *k;
+	json_t *v;
+	json_object_foreach(body, k, v) {
+		bool ok = false;
+		for (const char *const *p = keys; *p && !ok; p++)
+			ok = strcmp(*p, k) == 0;
+		if (!ok) {
+			rc = err_set(&c->err, ERR_INVALID, k, "unknown field");
+			goto fail;
+		}
+	}
+	const json_t *st = json_object_get(body, "state"), *msg = json_object_get(body, "message");
+	if (!json_is_string(st) || job_state_parse(json_string_value(st), &to) < 0 ||
+	    (to != JOB_RUNNING && to != JOB_SUCCEEDED && to != JOB_FAILED)) {
+		rc = err_set(&c->err, ERR_INVALID, "state", "must be running, succeeded or failed");
+		goto fail;
+	}
+	if (msg && !json_is_null(msg) && (!json_is_string(msg) || json_string_length(msg) > 1024)) {
+		rc = err_set(&c->err, ERR_INVALID, "message", "must be a string of at most 1024 characters");
+		goto fail;
+	}
+	if ((rc = place_report(&a->fleet, &a->jobs, j, to, c->now, &c->err)) < 0)
+		goto fail;
+	if (msg && json_is_string(msg)) {
+		char *r = strdup(json_string_value(msg));
+		if (r) {
+			free(j->reason);
+			j->reason = r;
+		}
+	}
+	char type[32];
+	snprintf(type, sizeof(type), "job.%s", job_state_name(to));
+	api_event(a, type, j->id, NULL, json_pack("{s:s}", "message",
+						 msg && json_is_string(msg) ? json_string_value(msg) : ""));
+	api_persist_job(a, j, false);
+	json_decref(body);
+	api_ok(c, 200, codec_job_encode(&a->fleet, j));
+	return;
+fail:
+	json_decref(body);
+	api_fail(c, rc);
 }

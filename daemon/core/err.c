@@ -46,6 +46,7 @@ static const struct {
 	{ERR_NOT_FOUND, 404, "not_found"},
 	{ERR_METHOD, 405, "method_not_allowed"},
 	{ERR_CONFLICT, 409, "conflict"},
+	{ERR_GONE, 410, "gone"},
 	{ERR_TOO_LARGE, 413, "payload_too_large"},
 	{ERR_INVALID, 422, "invalid_argument"},
 	{ERR_TOO_MANY, 429, "too_many_requests"},

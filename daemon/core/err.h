@@ -24,6 +24,7 @@ enum {
 	ERR_HEADERS_TOO_LARGE = -1008,/* 431 */
 	ERR_UNAVAILABLE = -1009,      /* 503: database, memory, limits */
 	ERR_TOO_MANY = -1010,         /* 429 */
+	ERR_GONE = -1011,             /* 410: asked for what retention dropped */
 };
 
 struct err {

@@ -964,6 +964,29 @@ int place_cancel(struct fleet *f, struct jobs *t, struct job *j, int64_t now, st
 	return 0;
 }
 
+int place_report(struct fleet *f, struct jobs *t, struct job *j, enum job_state to, int64_t now,
+		 struct err *e)
+{
+	if (to != JOB_RUNNING && to != JOB_SUCCEEDED && to != JOB_FAILED)
+		return err_set(e, ERR_INVALID, "state", "must be running, succeeded or failed");
+	bool ok = (j->state == JOB_PLACED && to != JOB_PLACED) ||
+		  (j->state == JOB_RUNNING && to != JOB_RUNNING);
+	if (!ok)
+		return err_set(e, ERR_CONFLICT, "state", "job %llu is %s; it cannot become %s",
+			       (unsigned long long)j->id, job_state_name(j->state), job_state_name(to));
+	if (to != JOB_RUNNING)
+		place_release(f, j);
+	int rc = jobs_set_state(t, j, to);
+	if (rc < 0) {
+		if (to != JOB_RUNNING)
+			rehold(f, j);
+		return err_set(e, rc, NULL, "out of memory");
+	}
+	if (to != JOB_RUNNING)
+		j->finished_at = now;
+	return 0;
+}
+
 /* ---------------- estimates and victims ---------------- */
 
 static int by_end(const void *x, const void *y)

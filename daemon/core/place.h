@@ -95,6 +95,12 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
  * ERR_CONFLICT when already finished. */
 int place_cancel(struct fleet *f, struct jobs *t, struct job *j, int64_t now, struct err *e);
 
+/* A launcher's report: PLACED → RUNNING, PLACED/RUNNING → SUCCEEDED | FAILED (devices and
+ * watts released, finished_at = now). ERR_CONFLICT for any other transition (nothing
+ * changes); ERR_INVALID when `to` is not one of those three states. */
+int place_report(struct fleet *f, struct jobs *t, struct job *j, enum job_state to, int64_t now,
+		 struct err *e);
+
 /* Send an active job back to PENDING (preemption, node loss): devices released, requeues
  * counted, reason set. -ENOMEM possible. */
 int place_requeue(struct fleet *f, struct jobs *t, struct job *j, const char *reason);

@@ -28,7 +28,7 @@ extern const unsigned store_migrations_count;
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_PUT_MODEL, ST_PUT_DOMAIN, ST_PUT_NODE, ST_DEL_DEVICES, ST_PUT_DEVICE, ST_NODE_STATE,
-	ST_PUT_JOB, ST_DEL_PLACEMENT, ST_PUT_PLACEMENT,
+	ST_PUT_JOB, ST_DEL_PLACEMENT, ST_PUT_PLACEMENT, ST_PUT_EVENT, ST_TRIM_EVENTS,
 	_ST_MAX
 };
 
@@ -59,6 +59,8 @@ static const char *const stmt_sql[_ST_MAX] = {
 	[ST_DEL_PLACEMENT] = "DELETE FROM placements WHERE job=?1",
 	[ST_PUT_PLACEMENT] = "INSERT INTO placements(job, worker, node, model, mask, cap_w) "
 			     "VALUES (?1,?2,?3,?4,?5,?6)",
+	[ST_PUT_EVENT] = "INSERT INTO events(seq, ts, type, job, node, data) VALUES (?1,?2,?3,?4,?5,?6)",
+	[ST_TRIM_EVENTS] = "DELETE FROM events WHERE seq < ?1",
 };
 
 struct store {
@@ -374,6 +376,70 @@ int store_put_job(struct store *s, const struct fleet *f, const struct job *j, b
 		sqlite3_bind_int64(q, 6, w->cap_w);
 		if (step(s, q) < 0)
 			return fail_batch(s, -EIO);
+	}
+	return 0;
+}
+
+static const char *col_text(sqlite3_stmt *q, int i);
+
+int store_put_event(struct store *s, uint64_t seq, int64_t ts, const char *type, uint64_t job,
+		    const char *node, const char *data_json)
+{
+	int rc;
+	if ((rc = batch(s)) < 0)
+		return rc;
+	sqlite3_stmt *q = s->st[ST_PUT_EVENT];
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+	sqlite3_bind_int64(q, 2, ts);
+	bind_text(q, 3, type);
+	if (job)
+		sqlite3_bind_int64(q, 4, (sqlite3_int64)job);
+	else
+		sqlite3_bind_null(q, 4);
+	bind_text(q, 5, node);
+	bind_text(q, 6, data_json ? data_json : "{}");
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
+	return 0;
+}
+
+int store_trim_events(struct store *s, uint64_t below)
+{
+	int rc;
+	if ((rc = batch(s)) < 0)
+		return rc;
+	sqlite3_stmt *q = s->st[ST_TRIM_EVENTS];
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)below);
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
+	return 0;
+}
+
+int store_load_events(struct store *s, uint32_t max, store_event_cb cb, void *ud,
+		      uint64_t *max_seq, struct err *e)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	*max_seq = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, ts, type, job, node, data FROM (SELECT * FROM "
+			       "events ORDER BY seq DESC LIMIT ?1) ORDER BY seq", -1, &q, NULL) != SQLITE_OK)
+		return db_err(s, e, "loading events");
+	sqlite3_bind_int64(q, 1, max);
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+		*max_seq = seq;
+		rc = cb(ud, seq, sqlite3_column_int64(q, 1), col_text(q, 2),
+			(uint64_t)sqlite3_column_int64(q, 3),
+			sqlite3_column_type(q, 4) == SQLITE_NULL ? NULL : col_text(q, 4), col_text(q, 5));
+	}
+	sqlite3_finalize(q);
+	if (rc)
+		return err_set(e, rc < 0 ? rc : -EIO, NULL, "loading events stopped");
+	/* events may all be trimmed: the highest seq ever used still counts */
+	if (*max_seq == 0 && sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events", -1, &q, NULL) == SQLITE_OK) {
+		if (sqlite3_step(q) == SQLITE_ROW)
+			*max_seq = (uint64_t)sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
 	}
 	return 0;
 }

@@ -45,6 +45,18 @@ int store_put_node_state(struct store *s, const struct fleet *f, uint32_t node);
 /* Insert or update a job's row; with_placement also rewrites its placement rows. */
 int store_put_job(struct store *s, const struct fleet *f, const struct job *j, bool with_placement);
 
+/* Append one event (seq chosen by the caller, increasing); job 0 and node NULL = none. */
+int store_put_event(struct store *s, uint64_t seq, int64_t ts, const char *type, uint64_t job,
+		    const char *node, const char *data_json);
+/* Delete events with seq < below (retention). */
+int store_trim_events(struct store *s, uint64_t below);
+/* The newest `max` events in increasing seq, one callback each (strings valid during the
+ * call); a non-zero return stops. Also *max_seq = the highest seq stored (0 when none). */
+typedef int (*store_event_cb)(void *ud, uint64_t seq, int64_t ts, const char *type, uint64_t job,
+			      const char *node, const char *data_json);
+int store_load_events(struct store *s, uint32_t max, store_event_cb cb, void *ud,
+		      uint64_t *max_seq, struct err *e);
+
 /* Commit the batch if one is open (0 when none). */
 int store_commit(struct store *s, struct err *e);
 bool store_batch_open(const struct store *s);
