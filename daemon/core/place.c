@@ -571,11 +571,14 @@ static int run_model(struct attempt *a, uint32_t cap_start)
 	return run(a);
 }
 
+/* The winner of an evaluation, with the exact allocation it made (owned, may be NULL). */
 struct choice {
 	bool found;
 	uint16_t model;
 	uint32_t cap_w, devices;
 	double score;
+	struct job_worker *w;
+	uint32_t placed;
 };
 
 /* The score of the attempt now allocated (before rollback). */
@@ -621,14 +624,16 @@ static int evaluate(struct attempt *a, uint32_t only_model, uint32_t cap_overrid
 	const struct fleet *f = a->f;
 	struct {
 		uint16_t model;
-		uint32_t cap, devices;
+		uint32_t cap, devices, placed;
 		double eff, partial;
+		struct job_worker *w;
 	} ok[64];
 	uint32_t nok = 0;
 	double best_eff = 0;
-	int rc;
+	int rc = 0;
 
 	best->found = false;
+	best->w = NULL;
 	for (uint32_t m = 0; m < f->nmodels; m++) {
 		uint32_t cap, devices;
 		if (only_model != FLEET_NONE && m != only_model)
@@ -643,25 +648,40 @@ static int evaluate(struct attempt *a, uint32_t only_model, uint32_t cap_overrid
 		a->model = (uint16_t)m;
 		a->devices = devices;
 		if ((rc = run_model(a, cap)) < 0)
-			return rc;
+			goto out;
 		if (rc == 1)
 			continue;
 		double eff = raw_eff(&a->j->req, &f->models[m], a->cap_w, devices);
 		double partial = job_score(a, 0);
+		/* keep the exact allocation: a rerun after rollbacks could see the free index in
+		 * another order and choose other (equally valid) devices */
+		struct job_worker *copy = malloc(a->placed * sizeof(*copy));
+		if (copy)
+			memcpy(copy, a->w, a->placed * sizeof(*copy));
+		uint32_t placed = a->placed;
 		rollback(a);
+		if (!copy) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		if (nok < 64) {
 			ok[nok].model = (uint16_t)m;
 			ok[nok].cap = a->cap_w;
 			ok[nok].devices = devices;
 			ok[nok].eff = eff;
 			ok[nok].partial = partial;
+			ok[nok].w = copy;
+			ok[nok].placed = placed;
 			nok++;
+		} else {
+			free(copy);
 		}
 		if (eff > best_eff)
 			best_eff = eff;
 		if (any_success)
 			break;
 	}
+	rc = 0;
 	for (uint32_t i = 0; i < nok; i++) {
 		double s = ok[i].partial + W_EFF * (best_eff > 0 ? ok[i].eff / best_eff : 1.0);
 		if (!best->found || s > best->score + 1e-12) {
@@ -670,9 +690,19 @@ static int evaluate(struct attempt *a, uint32_t only_model, uint32_t cap_overrid
 			best->cap_w = ok[i].cap;
 			best->devices = ok[i].devices;
 			best->score = s;
+			best->w = ok[i].w;
+			best->placed = ok[i].placed;
 		}
 	}
-	return 0;
+out:
+	for (uint32_t i = 0; i < nok; i++)
+		if (!best->found || ok[i].w != best->w)
+			free(ok[i].w);
+	if (rc < 0) {
+		best->found = false;
+		best->w = NULL;
+	}
+	return rc;
 }
 
 static int attempt_init(struct attempt *a, struct fleet *f, const struct job *j, uint32_t want,
@@ -752,29 +782,33 @@ static bool any_model_allowed(const struct fleet *f, const struct job *j)
 
 /* ---------------- commit ---------------- */
 
-/* Place `a` (already evaluated as best) for real and record it in the job. */
-static int commit(struct fleet *f, struct jobs *t, struct job *j, struct attempt *a,
-		  const struct choice *c, int64_t now, bool grow)
+/* Apply the evaluated winner's exact allocation and record it in the job. The state is
+ * what it was when the winner was found (everything since was rolled back), so every
+ * device is free and every domain has the watts; a violation is a bug (-EIO). */
+static int commit(struct fleet *f, struct jobs *t, struct job *j, const struct choice *c,
+		  int64_t now, bool grow)
 {
 	int rc;
-	a->model = c->model;
-	a->devices = c->devices;
-	a->cap_w = c->cap_w;
-	if ((rc = run(a)) != 0)
-		return rc < 0 ? rc : -EIO; /* the same state gave a different answer: a bug */
-	if (!j->placement) {
-		j->placement = calloc(j->req.count, sizeof(*j->placement));
-		if (!j->placement) {
-			rollback(a);
-			return -ENOMEM;
+	for (uint32_t i = 0; i < c->placed; i++) {
+		const struct job_worker *w = &c->w[i];
+		if (w->mask & f->nodes[w->node].alloc_mask ||
+		    !power_fits(f, f->nodes[w->node].domain,
+				power_alloc_delta(&f->models[w->model], popc(w->mask), w->cap_w), NULL)) {
+			while (i-- > 0)
+				release_quiet(f, c->w[i].node, c->w[i].mask);
+			return -EIO;
 		}
+		fleet_alloc(f, w->node, w->mask, j->id, j->nplaced + i, w->cap_w);
 	}
-	if (!grow && (rc = jobs_set_state(t, j, JOB_PLACED)) < 0) {
-		rollback(a);
-		return rc;
+	if (!j->placement)
+		j->placement = calloc(j->req.count, sizeof(*j->placement));
+	if (!j->placement || (!grow && (rc = jobs_set_state(t, j, JOB_PLACED)) < 0)) {
+		for (uint32_t i = 0; i < c->placed; i++)
+			release_quiet(f, c->w[i].node, c->w[i].mask);
+		return -ENOMEM;
 	}
-	memcpy(j->placement + j->nplaced, a->w, a->placed * sizeof(*a->w));
-	j->nplaced += a->placed;
+	memcpy(j->placement + j->nplaced, c->w, c->placed * sizeof(*c->w));
+	j->nplaced += c->placed;
 	if (!grow) {
 		j->placed_at = now;
 		free(j->reason);
@@ -799,7 +833,8 @@ int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 	if ((rc = evaluate(&a, FLEET_NONE, 0, false, &c)) < 0)
 		goto out;
 	if (c.found) {
-		rc = commit(f, t, j, &a, &c, now, false);
+		rc = commit(f, t, j, &c, now, false);
+		free(c.w);
 		goto out;
 	}
 	j->tried_epoch = f->epoch;
@@ -824,6 +859,7 @@ int place_would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
 	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
 		return rc;
 	rc = evaluate(&a, FLEET_NONE, cap_override, false, &c);
+	free(c.w);
 	free(a.w);
 	attempt_free(&a);
 	if (rc < 0)
@@ -844,6 +880,7 @@ int place_diagnose(struct fleet *f, const struct job *j, char *buf, size_t n)
 	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
 		return rc;
 	rc = evaluate(&a, FLEET_NONE, 0, false, &c);
+	free(c.w);
 	if (rc == 0 && !c.found)
 		failure_text(f, j, &a, any_model_allowed(f, j), buf, n);
 	free(a.w);
@@ -861,6 +898,7 @@ static int fits_quick(struct fleet *f, const struct job *j)
 	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
 		return rc;
 	rc = evaluate(&a, FLEET_NONE, 0, true, &c);
+	free(c.w);
 	free(a.w);
 	attempt_free(&a);
 	return rc < 0 ? rc : c.found;
@@ -1182,8 +1220,20 @@ static int grow(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 	a.cap_w = c.cap_w;
 	rc = run(&a);
 	if (rc == 0) {
-		rollback(&a);
-		rc = commit(f, t, j, &a, &c, now, true);
+		/* keep this allocation: copy it into the choice, undo, apply it exactly */
+		c.w = a.w;
+		c.placed = a.placed;
+		struct job_worker *keep = malloc(a.placed * sizeof(*keep));
+		if (!keep) {
+			rollback(&a);
+			rc = -ENOMEM;
+		} else {
+			memcpy(keep, a.w, a.placed * sizeof(*keep));
+			rollback(&a);
+			c.w = keep;
+			rc = commit(f, t, j, &c, now, true);
+			free(keep);
+		}
 	}
 	free(a.w);
 	attempt_free(&a);
