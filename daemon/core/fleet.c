@@ -14,6 +14,7 @@
 #include "fleet.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,10 @@ void fleet_free(struct fleet *f)
 		free(f->nodes[i].group);
 		free(f->nodes[i].labels_json);
 		free(f->nodes[i].exporter_url);
+		free(f->nodes[i].scrape_error);
 	}
+	for (uint32_t i = 0; i < f->ndevices; i++)
+		free(f->devices[i].health_reason);
 	free(f->models);
 	free(f->domains);
 	free(f->nodes);
@@ -253,6 +257,34 @@ int fleet_node_resume(struct fleet *f, uint32_t node, struct err *e)
 	node_refile(f, node);
 	f->epoch++;
 	return 0;
+}
+
+bool fleet_node_set_down(struct fleet *f, uint32_t node, bool down)
+{
+	struct node *n = &f->nodes[node];
+	if (down && n->state == NODE_UP) {
+		n->state = NODE_DOWN;
+	} else if (!down && n->state == NODE_DOWN) {
+		n->state = NODE_UP;
+		f->epoch++;
+	} else {
+		return false;
+	}
+	node_refile(f, node);
+	return true;
+}
+
+void fleet_node_set_measured(struct fleet *f, uint32_t node, double device_w, int64_t now)
+{
+	struct node *n = &f->nodes[node];
+	double before = n->measured_at ? n->measured_w + (double)n->host_idle_w : 0;
+	double after = device_w + (double)n->host_idle_w;
+	for (uint32_t d = n->domain; d != FLEET_NONE; d = f->domains[d].parent) {
+		f->domains[d].measured_w += after - before;
+		f->domains[d].measured_at = now;
+	}
+	n->measured_w = device_w;
+	n->measured_at = now;
 }
 
 void fleet_device_set_health(struct fleet *f, uint32_t device, enum device_health h)
@@ -707,6 +739,7 @@ static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 			d->model = (uint16_t)m;
 			d->index = (uint8_t)at;
 			d->health = HEALTH_OK;
+			d->measured_w = NAN;
 			slot->mask |= 1ull << at;
 		}
 	}

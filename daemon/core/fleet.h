@@ -52,6 +52,9 @@ struct domain {
 	int64_t reserved_w;
 	uint32_t nodes;             /* in the subtree */
 	uint32_t devices;           /* in the subtree */
+	double measured_w;          /* Σ over measured nodes below: device watts + host idle */
+	int64_t measured_at;        /* last reading below it; 0 = none */
+	bool over_budget;           /* measured_w > budget_w at the last reading */
 };
 
 enum node_state { NODE_UP, NODE_DRAINING, NODE_DRAINED, NODE_DOWN, _NODE_STATE_MAX };
@@ -72,6 +75,12 @@ struct node {
 	uint32_t nslots;
 	uint64_t alloc_mask;        /* bit i: device index i allocated */
 	uint64_t healthy_mask;      /* bit i: device index i healthy (HEALTH_OK) */
+	/* telemetry (set by the daemon from the node's exporter; times in seconds) */
+	double measured_w;          /* Σ measured device watts at the last good scrape */
+	int64_t measured_at;        /* 0 = never measured */
+	int64_t scraped_at;         /* last scrape attempt */
+	uint32_t scrape_fails;      /* consecutive failed scrapes */
+	char *scrape_error;         /* last failure, NULL when the last scrape was good */
 };
 
 struct device {
@@ -82,6 +91,10 @@ struct device {
 	uint16_t model;
 	uint8_t index;
 	uint8_t health;             /* enum device_health */
+	uint8_t clean_scrapes;      /* good scrapes in a row while not ok (recovery) */
+	float measured_w;           /* last reading, NaN when none */
+	uint32_t last_xid;          /* the last XID an exporter reported */
+	char *health_reason;        /* why not ok; NULL when ok */
 };
 
 /* A (node, model) pair: the unit the free index files. */
@@ -167,6 +180,16 @@ int fleet_node_resume(struct fleet *f, uint32_t node, struct err *e);
 
 /* Set one device's health and refile its node (epoch bumped when it becomes ok). */
 void fleet_device_set_health(struct fleet *f, uint32_t device, enum device_health h);
+
+/* Telemetry liveness: down = true moves a node to DOWN (out of placement); false brings a
+ * DOWN node back UP (epoch bumped). Other states are left alone. Returns true when the
+ * state changed. */
+bool fleet_node_set_down(struct fleet *f, uint32_t node, bool down);
+
+/* Record a node's measured device watts (telemetry) and carry the change up its domains
+ * (measured_w of a domain = Σ over measured nodes below it of device watts + host idle).
+ * O(depth). */
+void fleet_node_set_measured(struct fleet *f, uint32_t node, double device_w, int64_t now);
 
 /* Free healthy devices of `model` on `node` (0 when the node is not up). */
 uint32_t fleet_node_free(const struct fleet *f, uint32_t node, uint16_t model);

@@ -28,7 +28,7 @@ extern const unsigned store_migrations_count;
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_PUT_MODEL, ST_PUT_DOMAIN, ST_PUT_NODE, ST_DEL_DEVICES, ST_PUT_DEVICE, ST_NODE_STATE,
-	ST_PUT_JOB, ST_DEL_PLACEMENT, ST_PUT_PLACEMENT, ST_PUT_EVENT, ST_TRIM_EVENTS,
+	ST_PUT_JOB, ST_DEL_PLACEMENT, ST_PUT_PLACEMENT, ST_PUT_EVENT, ST_TRIM_EVENTS, ST_DEVICE_HEALTH,
 	_ST_MAX
 };
 
@@ -61,6 +61,7 @@ static const char *const stmt_sql[_ST_MAX] = {
 			     "VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_PUT_EVENT] = "INSERT INTO events(seq, ts, type, job, node, data) VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_TRIM_EVENTS] = "DELETE FROM events WHERE seq < ?1",
+	[ST_DEVICE_HEALTH] = "UPDATE devices SET health=?3 WHERE node=?1 AND idx=?2",
 };
 
 struct store {
@@ -286,6 +287,21 @@ int store_put_fleet(struct store *s, const struct fleet *f, const struct fleet_d
 	for (uint32_t i = 0; i < doc->nnodes; i++)
 		if (put_node(s, f, fleet_node_find(f, doc->nodes[i].name), true) < 0)
 			return fail_batch(s, -EIO);
+	return 0;
+}
+
+int store_put_device_health(struct store *s, const struct fleet *f, uint32_t device)
+{
+	int rc;
+	if ((rc = batch(s)) < 0)
+		return rc;
+	const struct device *d = &f->devices[device];
+	sqlite3_stmt *q = s->st[ST_DEVICE_HEALTH];
+	bind_text(q, 1, f->nodes[d->node].name);
+	sqlite3_bind_int(q, 2, d->index);
+	bind_text(q, 3, fleet_health_name(d->health));
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
 	return 0;
 }
 

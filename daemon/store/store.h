@@ -40,6 +40,8 @@ int store_load(struct store *s, struct fleet *f, struct jobs *t, struct err *e);
 /* Upsert every model, domain and node named in doc, with the values f now holds for them
  * (call after a successful fleet_import of doc). */
 int store_put_fleet(struct store *s, const struct fleet *f, const struct fleet_doc *doc);
+/* One device's health (telemetry or a reset). */
+int store_put_device_health(struct store *s, const struct fleet *f, uint32_t device);
 /* A node's state. */
 int store_put_node_state(struct store *s, const struct fleet *f, uint32_t node);
 /* Insert or update a job's row; with_placement also rewrites its placement rows. */
