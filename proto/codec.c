@@ -9,6 +9,7 @@
 #include "codec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,7 +509,8 @@ static int decode_model(const json_t *o, struct model *m, struct err *e)
 static int decode_domain(const json_t *o, struct fleet_domain_spec *d, struct err *e)
 {
 	static const char *const keys[] = {"name", "parent", "budget_w", "reserved_w",
-					   "headroom_w", "nodes", "devices", NULL};
+					   "headroom_w", "nodes", "devices", "measured_w",
+					   "measured_at", "over_budget", NULL};
 	uint64_t u;
 	int rc;
 
@@ -532,7 +534,8 @@ static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e
 	/* Read-only fields of GET answers are accepted so an export imports as it is. */
 	static const char *const keys[] = {"name", "domain", "host_idle_w", "group", "labels",
 					   "exporter_url", "devices", "state", "devices_total",
-					   "devices_free", "models", NULL};
+					   "devices_free", "models", "measured_w", "measured_at",
+					   "scraped_at", "scrape_error", "scrape_failures", NULL};
 	char field[64];
 	uint64_t u;
 	int rc;
@@ -671,14 +674,25 @@ json_t *codec_model_encode(const struct model *m)
 			 (json_int_t)m->idle_w, "stack", m->stack);
 }
 
+static json_t *watts_or_null(int64_t at, double w)
+{
+	return at ? json_integer((json_int_t)llround(w)) : json_null();
+}
+
 json_t *codec_domain_encode(const struct fleet *f, uint32_t di)
 {
 	const struct domain *d = &f->domains[di];
-	return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "name", d->name, "parent",
+	json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "name", d->name, "parent",
 			 d->parent == FLEET_NONE ? json_null() : json_string(f->domains[d->parent].name),
 			 "budget_w", (json_int_t)d->budget_w, "reserved_w", (json_int_t)d->reserved_w,
 			 "headroom_w", (json_int_t)(d->budget_w - d->reserved_w), "nodes",
 			 (json_int_t)d->nodes, "devices", (json_int_t)d->devices);
+	if (o) {
+		json_object_set_new(o, "measured_w", watts_or_null(d->measured_at, d->measured_w));
+		json_object_set_new(o, "measured_at", codec_time(d->measured_at));
+		json_object_set_new(o, "over_budget", json_boolean(d->over_budget));
+	}
+	return o;
 }
 
 json_t *codec_domains_encode(const struct fleet *f)
@@ -785,6 +799,14 @@ json_t *codec_node_encode(const struct fleet *f, uint32_t ni, bool with_devices)
 								  : json_null(),
 			      "devices_total", (json_int_t)n->ndevices, "devices_free",
 			      (json_int_t)free_devs, "models", node_models(f, n));
+	if (o) {
+		json_object_set_new(o, "measured_w", watts_or_null(n->measured_at, n->measured_w));
+		json_object_set_new(o, "measured_at", codec_time(n->measured_at));
+		json_object_set_new(o, "scraped_at", codec_time(n->scraped_at));
+		json_object_set_new(o, "scrape_error",
+				    n->scrape_error ? json_string(n->scrape_error) : json_null());
+		json_object_set_new(o, "scrape_failures", json_integer(n->scrape_fails));
+	}
 	if (!o || !with_devices)
 		return o;
 	json_t *devs = json_array();
@@ -797,6 +819,11 @@ json_t *codec_node_encode(const struct fleet *f, uint32_t ni, bool with_devices)
 				  d->job ? json_integer((json_int_t)d->job) : json_null(), "worker",
 				  d->job ? json_integer(d->worker) : json_null(), "cap_w",
 				  d->job ? json_integer(d->cap_w) : json_null()));
+		json_t *last = json_array_get(devs, json_array_size(devs) - 1);
+		json_object_set_new(last, "measured_w", isnan(d->measured_w) ? json_null()
+								 : json_real(d->measured_w));
+		json_object_set_new(last, "health_reason",
+				    d->health_reason ? json_string(d->health_reason) : json_null());
 	}
 	if (!devs || json_object_set_new(o, "devices", devs) < 0) {
 		json_decref(o);
@@ -809,11 +836,13 @@ json_t *codec_device_encode(const struct fleet *f, uint32_t di)
 {
 	const struct device *d = &f->devices[di];
 	const struct model *m = &f->models[d->model];
-	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o}", "node", f->nodes[d->node].name,
+	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "node", f->nodes[d->node].name,
 			 "index", (json_int_t)d->index, "model", m->name, "vendor", m->vendor,
 			 "health", fleet_health_name(d->health), "job",
 			 d->job ? json_integer((json_int_t)d->job) : json_null(), "cap_w",
-			 d->job ? json_integer(d->cap_w) : json_null());
+			 d->job ? json_integer(d->cap_w) : json_null(), "measured_w",
+			 isnan(d->measured_w) ? json_null() : json_real(d->measured_w),
+			 "health_reason", d->health_reason ? json_string(d->health_reason) : json_null());
 }
 
 static json_t *placement_encode(const struct fleet *f, const struct job *j)
