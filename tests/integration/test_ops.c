@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../lib/daemon.h"
+#include "prom.h"
 
 #define OTHER_UID 65534 /* nobody */
 #define OTHER_GID 65534 /* nogroup */
@@ -377,6 +378,52 @@ START_TEST(logs_carry_the_syslog_priority_when_journald_reads_them)
 }
 END_TEST
 
+struct seen {
+	uint64_t samples;
+	bool requests, jobs, devices, watts, commits, rss;
+};
+
+static int on_metric(const struct prom_sample *s, void *ud)
+{
+	struct seen *w = ud;
+	w->samples++;
+	w->requests |= strcmp(s->name, "joule_http_requests_total") == 0;
+	w->jobs |= strcmp(s->name, "joule_jobs") == 0 && s->type && strcmp(s->type, "gauge") == 0;
+	w->devices |= strcmp(s->name, "joule_devices") == 0 && prom_label_get(s, "model");
+	w->watts |= strcmp(s->name, "joule_domain_reserved_watts") == 0 && s->value > 0;
+	w->commits |= strcmp(s->name, "joule_store_commit_duration_seconds_count") == 0 && s->value > 0;
+	w->rss |= strcmp(s->name, "joule_process_resident_memory_bytes") == 0 && s->value > 0;
+	return 0;
+}
+
+START_TEST(metrics_are_valid_prometheus_text)
+{
+	struct td_daemon d = {0};
+	struct td_response r = {0};
+	struct prom_stats st;
+	struct seen w = {0};
+	char path[PATH_MAX];
+	ck_assert_int_eq(td_start(&d), 0);
+	ck_assert_int_eq(td_data_path("fleet.json", path, sizeof(path)), 0);
+	struct td_run run;
+	const char *argv[] = {"fleet", "import", path, NULL};
+	ck_assert_int_eq(td_ctl(&d, NULL, argv, &run), 0);
+	td_run_free(&run);
+	ck_assert_int_eq(td_http(&d, "GET", "/metrics", NULL, NULL, &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	char type[128];
+	ck_assert_int_eq(td_response_header(&r, "Content-Type", type, sizeof(type)), 0);
+	ck_assert_msg(strstr(type, "text/plain") && strstr(type, "0.0.4"), "type %s", type);
+	ck_assert_int_eq(prom_parse(r.raw, r.len, NULL, on_metric, &w, &st), 0);
+	ck_assert_msg(st.malformed == 0 && st.too_long == 0,
+		      "malformed line %llu: %s", (unsigned long long)st.first_bad_line,
+		      st.first_bad_reason ? st.first_bad_reason : "");
+	ck_assert(w.requests && w.jobs && w.devices && w.watts && w.commits && w.rss);
+	td_response_free(&r);
+	td_cleanup(&d);
+}
+END_TEST
+
 static Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
@@ -396,6 +443,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(sd, serves_a_socket_inherited_through_listen_fds);
 	tcase_add_test(sd, tells_the_service_manager_it_is_ready_and_stopping);
 	tcase_add_test(sd, logs_carry_the_syslog_priority_when_journald_reads_them);
+	tcase_add_test(sd, metrics_are_valid_prometheus_text);
 	suite_add_tcase(s, sd);
 	return s;
 }
