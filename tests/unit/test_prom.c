@@ -392,7 +392,7 @@ START_TEST(trailing_commas_empty_sets_and_blanks_between_tokens_are_accepted)
 		"  c { x = \"1\" ,\ty=\"2\" , } \t 3   4  \n"
 		"d{x=\"1\"}5\n"
 		"e:sub_total{x=\"caf\xc3\xa9 \xe2\x9c\x93\"} 6\n"
-		"_f 7\n", NULL, &c, &st), 0);
+		"_f{emoji=\"\xf0\x9f\x98\x80\"} 7\n", NULL, &c, &st), 0);
 	ck_assert_msg(st.malformed == 0, "line %llu: %s", (unsigned long long)st.first_bad_line,
 		st.first_bad_reason);
 	ck_assert_uint_eq(c.n, 6);
@@ -407,11 +407,15 @@ START_TEST(trailing_commas_empty_sets_and_blanks_between_tokens_are_accepted)
 	ck_assert_str_eq(c.r[4].name, "e:sub_total");
 	ck_assert_str_eq(rec_label(&c.r[4], "x"), "caf\xc3\xa9 \xe2\x9c\x93");
 	ck_assert_str_eq(c.r[5].name, "_f");
+	ck_assert_str_eq(rec_label(&c.r[5], "emoji"), "\xf0\x9f\x98\x80");
 	coll_free(&c);
 }
 END_TEST
 
 /* ---- malformed lines: skipped, counted, never fatal ---- */
+
+#define DIGITS16 "0000000000000000"
+#define DIGITS128 DIGITS16 DIGITS16 DIGITS16 DIGITS16 DIGITS16 DIGITS16 DIGITS16 DIGITS16
 
 static const struct {
 	const char *line;
@@ -451,6 +455,11 @@ static const struct {
 	{ "m{a=\"\xff\"} 1", 0, "label value is not UTF-8" },
 	{ "m{a=\"\xed\xa0\x80\"} 1", 0, "label value is not UTF-8" },   /* a surrogate */
 	{ "m{a=\"\xc0\xaf\"} 1", 0, "label value is not UTF-8" },       /* overlong '/' */
+	{ "m{a=\"\xe2\x9c\"} 1", 0, "label value is not UTF-8" },       /* truncated */
+	{ "m{a=\"\xe2\x28\xa1\"} 1", 0, "label value is not UTF-8" },   /* bad continuation */
+	{ "m{a=\"\xf4\x90\x80\x80\"} 1", 0, "label value is not UTF-8" }, /* above U+10FFFF */
+	{ "m 1" DIGITS128, 0, "bad number" },                           /* 129-byte token */
+	{ "m 1 1" DIGITS128, 0, "bad timestamp" },
 	{ "m{a=\"x\0y\"} 1", 12, "NUL in label value" },
 	{ "m 1 abc", 0, "bad timestamp" },
 	{ "m 1 1.5", 0, "bad timestamp" },
