@@ -36,12 +36,18 @@ static const char usage[] =
 	"                         goes back to pending (default 0: never)\n"
 	"  --demo-finish          demo mode: placed jobs run after 1 s and succeed after\n"
 	"                         their duration_s (for the quick start and the simulator)\n"
+	"  --scrape-interval S    scrape node exporters every S seconds (default 15)\n"
+	"  --scrape-timeout S     give a scrape at most S seconds (default 5)\n"
+	"  --scrape-concurrency N scrapes in flight at most (default 64)\n"
+	"  --down-after N         failed scrapes in a row before a node is down (default 3)\n"
+	"  --recover-after N      clean scrapes in a row before a device is ok again (default 3)\n"
 	"  --check-config         validate the configuration and exit\n"
 	"  --help, --version\n"
 	"\n"
 	"Configuration file keys (section [jouled]): socket, db, log_level, max_connections,\n"
 	"idle_timeout, max_body, socket_mode, socket_group, admin_group, synchronous,\n"
-	"events_max, events_max_age, placed_timeout, demo_finish (true/false).\n";
+	"events_max, events_max_age, placed_timeout, demo_finish (true/false), scrape_interval,\n"
+	"scrape_timeout, scrape_concurrency, down_after, recover_after.\n";
 
 const char *config_usage(void) { return usage; }
 
@@ -112,6 +118,17 @@ static int apply(struct config *c, const char *key, const char *val, const char 
 		if (!parse_u64(val, 0, 10ull * 365 * 86400, 10, &v))
 			return err_set(e, ERR_INVALID, key, "%s: must be a number of seconds", origin);
 		*(key[0] == 'e' ? &c->events_max_age_s : &c->placed_timeout_s) = v;
+	} else if (strcmp(key, "scrape_interval") == 0 || strcmp(key, "scrape_timeout") == 0 ||
+		   strcmp(key, "scrape_concurrency") == 0 || strcmp(key, "down_after") == 0 ||
+		   strcmp(key, "recover_after") == 0) {
+		uint32_t *dst = strcmp(key, "scrape_interval") == 0 ? &c->scrape_interval_s
+				: strcmp(key, "scrape_timeout") == 0   ? &c->scrape_timeout_s
+				: strcmp(key, "scrape_concurrency") == 0 ? &c->scrape_concurrency
+				: strcmp(key, "down_after") == 0       ? &c->down_after
+								       : &c->recover_after;
+		if (!parse_u64(val, 1, 4096, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be an integer 1-4096", origin);
+		*dst = (uint32_t)v;
 	} else if (strcmp(key, "demo_finish") == 0) {
 		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
 			return err_set(e, ERR_INVALID, key, "%s: must be true or false", origin);
@@ -170,6 +187,11 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		{"events-max-age", required_argument, NULL, 'A'},
 		{"placed-timeout", required_argument, NULL, 'P'},
 		{"demo-finish", no_argument, NULL, 'D'},
+		{"scrape-interval", required_argument, NULL, 'I'},
+		{"scrape-timeout", required_argument, NULL, 'T'},
+		{"scrape-concurrency", required_argument, NULL, 'K'},
+		{"down-after", required_argument, NULL, 'W'},
+		{"recover-after", required_argument, NULL, 'R'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -180,6 +202,8 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		['i'] = "idle_timeout", ['b'] = "max_body", ['M'] = "socket_mode",
 		['S'] = "synchronous", ['g'] = "socket_group", ['a'] = "admin_group",
 		['E'] = "events_max", ['A'] = "events_max_age", ['P'] = "placed_timeout",
+		['I'] = "scrape_interval", ['T'] = "scrape_timeout", ['K'] = "scrape_concurrency",
+		['W'] = "down_after", ['R'] = "recover_after",
 	};
 	int ch;
 
@@ -194,6 +218,11 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	c->synchronous_full = true;
 	c->events_max = 100000;
 	c->events_max_age_s = 7 * 86400;
+	c->scrape_interval_s = 15;
+	c->scrape_timeout_s = 5;
+	c->scrape_concurrency = 64;
+	c->down_after = 3;
+	c->recover_after = 3;
 
 	/* First pass: find --config, --help, --version and unknown flags. */
 	opterr = 0;

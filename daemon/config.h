@@ -31,6 +31,11 @@ struct config {
 	uint64_t events_max_age_s;  /* and age; 0 = no age limit */
 	uint64_t placed_timeout_s;  /* 0 = off */
 	bool demo_finish;
+	uint32_t scrape_interval_s; /* node exporters: every S seconds (default 15) */
+	uint32_t scrape_timeout_s;  /* per scrape (default 5) */
+	uint32_t scrape_concurrency;/* scrapes in flight at most (default 64) */
+	uint32_t down_after;        /* failed scrapes before a node is down (default 3) */
+	uint32_t recover_after;     /* clean scrapes before a device is ok again (default 3) */
 	bool check_only;            /* --check-config */
 	bool help, version;
 };

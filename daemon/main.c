@@ -144,7 +144,12 @@ int main(int argc, char **argv)
 	struct api_options ao = {.admin_gid = -1, .events_max = d.cfg.events_max,
 				 .events_max_age_s = d.cfg.events_max_age_s,
 				 .placed_timeout_s = d.cfg.placed_timeout_s,
-				 .demo_finish = d.cfg.demo_finish};
+				 .demo_finish = d.cfg.demo_finish,
+				 .scrape_interval_ms = d.cfg.scrape_interval_s * 1000,
+				 .scrape_timeout_ms = d.cfg.scrape_timeout_s * 1000,
+				 .scrape_concurrency = d.cfg.scrape_concurrency,
+				 .down_after = d.cfg.down_after,
+				 .recover_after = d.cfg.recover_after};
 	long socket_gid = -1;
 	if (d.cfg.admin_group[0] || d.cfg.socket_group[0]) {
 		const char *names[2] = {d.cfg.admin_group, d.cfg.socket_group};

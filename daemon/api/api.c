@@ -57,6 +57,67 @@ static char *error_body(int code, const char *field, const char *msg, size_t *le
 	return codec_error_body(&e, len);
 }
 
+/* ---------------- ETags ---------------- */
+
+/* The strong validator of the committed state: "<boot>-<version>" (boot tells a restarted
+ * daemon's versions apart). */
+static void etag_format(const struct api *a, char *buf, size_t n)
+{
+	snprintf(buf, n, "\"%llx-%llu\"", (unsigned long long)a->boot,
+		 (unsigned long long)a->version);
+}
+
+/* Does an If-None-Match list ("*", or entity tags, W/ allowed: weak comparison) name tag? */
+static bool inm_matches(const char *inm, const char *tag)
+{
+	size_t tl = strlen(tag);
+	for (const char *p = inm; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		if (*p == '*')
+			return true;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		const char *e = p;
+		if (*p == '"') {
+			const char *q = strchr(p + 1, '"');
+			e = q ? q + 1 : p + strlen(p);
+		}
+		while (*e && *e != ',' && *e != ' ' && *e != '\t')
+			e++;
+		if ((size_t)(e - p) == tl && memcmp(p, tag, tl) == 0)
+			return true;
+		p = e;
+		while (*p && *p != ',')
+			p++;
+	}
+	return false;
+}
+
+bool api_etag_fresh(const struct ctx *c)
+{
+	char tag[64];
+	if (!c->req->if_none_match || store_batch_open(c->a->store))
+		return false;
+	etag_format(c->a, tag, sizeof(tag));
+	return inm_matches(c->req->if_none_match, tag);
+}
+
+/* A GET collection: its 200 carries an ETag. With no query string there is nothing left to
+ * validate, so a current If-None-Match is answered 304 here, before any work; with one, the
+ * handler validates it first (and api_handle turns a 200 into the 304). */
+static bool not_modified(struct ctx *c)
+{
+	c->etag = true;
+	if (c->q.n == 0 && api_etag_fresh(c)) {
+		c->status = 304;
+		return true;
+	}
+	return false;
+}
+
 /* ---------------- query strings ---------------- */
 
 static int unhex(char c)
@@ -316,7 +377,7 @@ static void route(struct ctx *c)
 	if (n == 1 && strcmp(seg[0], "fleet") == 0) {
 		c->route = API_ROUTE_FLEET;
 		if (m == HTTP_GET)
-			return api_fleet_get(c);
+			return not_modified(c) ? (void)0 : api_fleet_get(c);
 		if (m == HTTP_POST)
 			return api_fleet_post(c);
 		return method_not_allowed(c, "GET, POST");
@@ -325,18 +386,22 @@ static void route(struct ctx *c)
 		c->route = API_ROUTE_MODELS;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
-		return api_models_get(c);
+		return not_modified(c) ? (void)0 : api_models_get(c);
 	}
 	if (n <= 2 && strcmp(seg[0], "domains") == 0) {
 		c->route = n == 2 ? API_ROUTE_DOMAIN : API_ROUTE_DOMAINS;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
+		if (n == 1 && not_modified(c))
+			return;
 		return api_domains_get(c, n == 2 ? seg[1] : NULL);
 	}
 	if (n <= 2 && strcmp(seg[0], "nodes") == 0) {
 		c->route = n == 2 ? API_ROUTE_NODE : API_ROUTE_NODES;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
+		if (n == 1 && not_modified(c))
+			return;
 		return api_nodes_get(c, n == 2 ? seg[1] : NULL);
 	}
 	if (n == 3 && strcmp(seg[0], "nodes") == 0 &&
@@ -346,16 +411,28 @@ static void route(struct ctx *c)
 			return method_not_allowed(c, "POST");
 		return api_node_action(c, seg[1], seg[2]);
 	}
+	if (n == 4 && strcmp(seg[0], "devices") == 0 && strcmp(seg[3], "reset") == 0) {
+		c->route = API_ROUTE_DEVICE_RESET;
+		if (m != HTTP_POST)
+			return method_not_allowed(c, "POST");
+		return api_device_reset(c, seg[1], seg[2]);
+	}
 	if (n == 1 && strcmp(seg[0], "devices") == 0) {
 		c->route = API_ROUTE_DEVICES;
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
-		return api_devices_get(c);
+		return not_modified(c) ? (void)0 : api_devices_get(c);
+	}
+	if (n == 1 && strcmp(seg[0], "capacity") == 0) {
+		c->route = API_ROUTE_CAPACITY;
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return not_modified(c) ? (void)0 : api_capacity_get(c);
 	}
 	if (n == 1 && strcmp(seg[0], "jobs") == 0) {
 		c->route = API_ROUTE_JOBS;
 		if (m == HTTP_GET)
-			return api_jobs_get(c, NULL);
+			return not_modified(c) ? (void)0 : api_jobs_get(c, NULL);
 		if (m == HTTP_POST)
 			return api_jobs_post(c);
 		return method_not_allowed(c, "GET, POST");
@@ -443,6 +520,20 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 		c.status = err_http_status(c.err.code);
 		body = codec_error_body(&c.err, &len);
 	}
+	/* A GET collection answered from committed memory carries the state's ETag; one the
+	 * client already holds gets 304 and no body. */
+	if (c.etag && (c.status == 200 || c.status == 304) && !store_batch_open(a->store)) {
+		char tag[64];
+		size_t hl = strlen(c.headers);
+		if (c.status == 200 && api_etag_fresh(&c)) {
+			free(body);
+			body = NULL;
+			len = 0;
+			c.status = 304;
+		}
+		etag_format(a, tag, sizeof(tag));
+		snprintf(c.headers + hl, sizeof(c.headers) - hl, "ETag: %s\r\n", tag);
+	}
 	/* While a batch is open every reply waits for its commit: it may show that batch. */
 	if (store_batch_open(a->store) &&
 	    hold(a, conn, c.status, c.headers, body, len, c.status < 400 ? c.render_job : 0,
@@ -466,9 +557,13 @@ static int reload(struct api *a, struct err *e)
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);
 	a->passed_epoch = UINT64_MAX;
+	a->version++;               /* memory is rebuilt: no earlier ETag may match */
+	api_capacity_cache_clear(a);
 	int rc = store_load(a->store, &a->fleet, &a->jobs, e);
 	if (rc == 0)
 		rc = api_events_load(a, e);
+	if (rc == 0)
+		rc = api_telemetry_sync(a); /* node indexes may have moved */
 	free(a->node_reported);
 	a->node_reported = NULL;
 	a->nreported = 0;
@@ -486,6 +581,8 @@ static void commit_and_release(struct api *a)
 
 	if (rc == 0) {
 		a->commits++;
+		if (had_batch)
+			a->version++;   /* the committed state moved: new ETags */
 	} else {
 		a->commit_failures++;
 		fprintf(stderr, "jouled: commit failed, reloading state: %s\n", e.message);
@@ -535,6 +632,8 @@ static void run_pass(struct api *a)
 		a->pass_more = true;
 		return;
 	}
+	if (tries > 0)
+		a->version++;   /* tries rewrite pending jobs' reasons, even with no placement */
 	a->pass_more = (uint32_t)tries >= a->opt.pass_max_tries;
 	if (!a->pass_more)
 		a->passed_epoch = epoch;
@@ -629,9 +728,17 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 	a->opt.pass_max_tries = opt && opt->pass_max_tries ? opt->pass_max_tries : 64;
 	if (!a->opt.events_max)
 		a->opt.events_max = 100000;
+	if (!a->opt.down_after)
+		a->opt.down_after = 3;
+	if (!a->opt.recover_after)
+		a->opt.recover_after = 3;
+	if (!a->opt.stale_s)
+		a->opt.stale_s = 120;
 	if (!opt)
 		a->opt.events_max_age_s = 7 * 86400; /* callers without options: the defaults */
 	a->passed_epoch = UINT64_MAX;
+	a->version = 1;
+	a->boot = (uint64_t)time(NULL) << 20 ^ (uv_hrtime() & 0xfffff);
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);
 	hmap_init_str(&a->user_names);
@@ -644,6 +751,9 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 	uv_timer_init(loop, &a->tick);
 	a->tick.data = a;
 	uv_timer_start(&a->tick, on_tick, 1000, 1000);
+	struct err te = {0};
+	if (!a->opt.no_telemetry && api_telemetry_start(a, &te) < 0)
+		fprintf(stderr, "jouled: telemetry is off: %s\n", te.message); /* serve anyway */
 	a->check.data = a;
 	a->idle.data = a;
 	uv_check_start(&a->check, on_check);
@@ -670,6 +780,7 @@ void api_close(struct api *a)
 	uv_close((uv_handle_t *)&a->idle, NULL);
 	uv_timer_stop(&a->tick);
 	uv_close((uv_handle_t *)&a->tick, NULL);
+	api_telemetry_close(a);
 }
 
 void api_free(struct api *a)
@@ -679,9 +790,11 @@ void api_free(struct api *a)
 	for (uint32_t i = 0; i < a->nheld; i++)
 		free(a->held[i].body);
 	free(a->held);
+	api_capacity_cache_clear(a);
 	fleet_free(&a->fleet);
 	jobs_free(&a->jobs);
 	api_events_clear(a);
+	api_telemetry_free(a);
 	free(a->node_reported);
 	hmap_free(&a->user_names);
 	for (uint32_t i = 0; i < a->nnames; i++)

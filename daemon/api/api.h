@@ -34,6 +34,11 @@ struct api_options {
 	uint64_t placed_timeout_s;  /* placed but not running this long: back to pending; 0 = off */
 	bool demo_finish;           /* demo mode: placed jobs run after 1 s and succeed after
 				       their duration_s */
+	uint32_t scrape_interval_ms, scrape_timeout_ms, scrape_concurrency; /* 0 = defaults */
+	uint32_t down_after;        /* failed scrapes in a row before a node is down; 3 */
+	uint32_t recover_after;     /* clean scrapes in a row before a device is ok; 3 */
+	uint32_t stale_s;           /* exporter samples older than this are ignored; 120 */
+	bool no_telemetry;          /* do not scrape (tests, simulation) */
 };
 
 /* Load state from the store (which the api then uses, not owns) and start the commit

@@ -50,6 +50,7 @@ void api_fleet_post(struct ctx *c)
 	}
 	for (uint32_t i = 0; i < doc.nnodes; i++)
 		api_sync_node(a, fleet_node_find(&a->fleet, doc.nodes[i].name));
+	api_telemetry_sync(a); /* new or changed exporter URLs */
 	uint64_t ndev = 0;
 	for (uint32_t i = 0; i < doc.nnodes; i++)
 		for (uint32_t k = 0; k < doc.nodes[i].ndevs; k++)

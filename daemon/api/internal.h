@@ -23,7 +23,7 @@ enum api_route {
 	API_ROUTE_UNKNOWN, API_ROUTE_HEALTH, API_ROUTE_FLEET, API_ROUTE_MODELS, API_ROUTE_DOMAINS,
 	API_ROUTE_DOMAIN, API_ROUTE_NODES, API_ROUTE_NODE, API_ROUTE_NODE_ACTION, API_ROUTE_DEVICES,
 	API_ROUTE_JOBS, API_ROUTE_JOB, API_ROUTE_EXPLAIN, API_ROUTE_CAPACITY, API_ROUTE_METRICS,
-	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS,
+	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS, API_ROUTE_DEVICE_RESET,
 	API_ROUTE_MAX
 };
 extern const char *const api_route_names[API_ROUTE_MAX];
@@ -56,6 +56,8 @@ struct api_event {
 };
 
 struct api_waiter;
+struct scrape;
+struct exporter_reading;
 
 struct held_reply {
 	struct http_conn *conn;
@@ -66,6 +68,17 @@ struct held_reply {
 	char *body;
 	size_t len;
 	char headers[128];
+};
+
+/* One cached GET /v1/capacity answer (capacity.c): valid while version is the api's. */
+#define API_CAPACITY_CACHE 8
+struct api_capacity_cache {
+	uint64_t version;           /* 0 = empty (api versions start at 1) */
+	int group;                  /* enum capacity_group */
+	int32_t depth;              /* -1 = every domain */
+	uint64_t used;              /* LRU stamp */
+	char *body;                 /* JSON, owned */
+	size_t len;
 };
 
 struct api {
@@ -95,7 +108,15 @@ struct api {
 	uint8_t *node_reported;     /* node state last stored and announced, per node */
 	uint32_t nreported;
 	uv_timer_t tick;            /* 1 s: retention, placed timeout, demo mode */
+	struct scrape *scrape;      /* node exporters (telemetry.c); NULL when off */
+	struct exporter_reading *reading;
+	uint64_t scrapes, scrape_failures;
 	bool closing;
+	/* ETags of GET collections: "<boot>-<version>"; version grows (from 1) whenever a
+	 * batch commits, a queue pass tried jobs, or memory is reloaded */
+	uint64_t version, boot;
+	struct api_capacity_cache cap_cache[API_CAPACITY_CACHE];
+	uint64_t cap_cache_tick;
 };
 
 struct query {
@@ -122,7 +143,14 @@ struct ctx {
 				       Content-Type in headers */
 	size_t text_len;
 	char headers[128];
+	bool etag;                  /* a GET collection: answer 200 with an ETag, or 304 */
 };
+
+/* ETags (api.c): true when the request's If-None-Match names the current state's tag
+ * and no batch is open (memory is then exactly the committed version). */
+bool api_etag_fresh(const struct ctx *c);
+/* Drop every cached capacity answer (api_free, reload). */
+void api_capacity_cache_clear(struct api *a);
 
 /* Set the reply from an error record (err must be filled). */
 void api_fail(struct ctx *c, int code);
@@ -151,6 +179,13 @@ int api_sync_node(struct api *a, uint32_t node);
 /* Announce and persist a job's change (events for placed / requeued). */
 void api_jobs_status(struct ctx *c, const char *id);
 
+/* Telemetry (telemetry.c). */
+int api_telemetry_start(struct api *a, struct err *e);
+int api_telemetry_sync(struct api *a);        /* after the fleet changed */
+void api_telemetry_close(struct api *a);
+void api_telemetry_free(struct api *a);
+void api_device_reset(struct ctx *c, const char *node, const char *index);
+
 /* Metrics (metrics.c). */
 void api_metrics_request(struct api *a, int route, int status, uint64_t ns);
 void api_metrics_commit(struct api *a, uint64_t ns, uint32_t batch);
@@ -177,5 +212,6 @@ void api_jobs_get(struct ctx *c, const char *id);
 void api_jobs_post(struct ctx *c);
 void api_jobs_delete(struct ctx *c, const char *id);
 void api_jobs_explain(struct ctx *c, const char *id);
+void api_capacity_get(struct ctx *c);          /* capacity.c */
 
 #endif
