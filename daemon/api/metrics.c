@@ -15,6 +15,8 @@
  *   joule_store_commit_duration_seconds, joule_store_batch_requests,
  *   joule_store_commits_total, joule_store_commit_failures_total
  *   joule_process_resident_memory_bytes, joule_process_cpu_seconds_total
+ *   joule_nodes{state}, joule_telemetry_scrapes_total{result},
+ *   joule_domain_measured_watts{domain} (domains with a reading), joule_events_retained
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -276,6 +278,29 @@ static void render(struct api *a, struct page *p)
 			    esc(dm->name, e2, sizeof(e2)), v);
 		}
 	}
+
+	put(p, "# HELP joule_domain_measured_watts Measured draw below a domain: device watts from "
+	       "exporters plus host idle watts of measured nodes.\n"
+	       "# TYPE joule_domain_measured_watts gauge\n");
+	for (uint32_t d = 0; d < f->ndomains; d++)
+		if (f->domains[d].measured_at)
+			put(p, "joule_domain_measured_watts{domain=\"%s\"} %.1f\n",
+			    esc(f->domains[d].name, e2, sizeof(e2)), f->domains[d].measured_w);
+	uint32_t by_state[_NODE_STATE_MAX] = {0};
+	for (uint32_t n = 0; n < f->nnodes; n++)
+		by_state[f->nodes[n].state]++;
+	put(p, "# HELP joule_nodes Nodes by state.\n# TYPE joule_nodes gauge\n");
+	for (int st = 0; st < _NODE_STATE_MAX; st++)
+		put(p, "joule_nodes{state=\"%s\"} %u\n", fleet_node_state_name((enum node_state)st),
+		    by_state[st]);
+	put(p, "# HELP joule_telemetry_scrapes_total Exporter scrapes by result.\n"
+	       "# TYPE joule_telemetry_scrapes_total counter\n"
+	       "joule_telemetry_scrapes_total{result=\"ok\"} %llu\n"
+	       "joule_telemetry_scrapes_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)(a->scrapes - a->scrape_failures),
+	    (unsigned long long)a->scrape_failures);
+	put(p, "# HELP joule_events_retained Events kept for GET /v1/events.\n"
+	       "# TYPE joule_events_retained gauge\njoule_events_retained %u\n", a->ev_n);
 
 	put(p, "# HELP joule_store_commit_duration_seconds SQLite group commits (one fsync each).\n"
 	       "# TYPE joule_store_commit_duration_seconds histogram\n");
