@@ -16,6 +16,9 @@
  * power of two is split into 64 buckets (≤ 1.6 % relative error). Fixed size, so memory
  * does not grow with the run length.
  *
+ * Capacity: GET --capacity-path (default /v1/capacity) as a polling planner does it: with
+ * If-None-Match set to the last ETag this connection saw; 304 answers are counted.
+ *
  * Substitution: a show needs a known job id and a cancel needs a job this thread submitted
  * and has not cancelled; when there is none the worker submits instead, counted under
  * "submit" and reported as "substituted".
@@ -55,8 +58,9 @@
 #define LG_HIST_SUB 64
 #define LG_HIST_N (LG_HIST_EXACT + (64 - 7) * LG_HIST_SUB)
 
-enum lg_route { LG_SUBMIT, LG_LIST, LG_SHOW, LG_CANCEL, _LG_ROUTE_MAX };
-static const char *const lg_route_names[_LG_ROUTE_MAX] = {"submit", "list", "show", "cancel"};
+enum lg_route { LG_SUBMIT, LG_LIST, LG_SHOW, LG_CANCEL, LG_CAPACITY, _LG_ROUTE_MAX };
+static const char *const lg_route_names[_LG_ROUTE_MAX] = {"submit", "list", "show", "cancel",
+							  "capacity"};
 
 struct lg_hist {
 	uint64_t count, max_us, sum_us;
@@ -74,6 +78,8 @@ struct lg_opts {
 	uint64_t seed;
 	unsigned timeout_s;
 	const char *label;
+	const char *capacity_path;
+	bool no_preempt;     /* every submitted training job "preemptible": false */
 	/* --call */
 	const char *call_method, *call_path, *call_body;
 };
@@ -92,6 +98,8 @@ struct lg_worker {
 	struct lg_hist hist[_LG_ROUTE_MAX];
 	uint64_t status[LG_STATUS_MAX];
 	uint64_t io_errors, reconnects, substituted, created;
+	uint64_t not_modified;          /* capacity polls answered 304 */
+	char etag[128];                 /* the last ETag a capacity answer carried */
 	char last_error[160];
 };
 
@@ -226,8 +234,8 @@ static int parse_mix(const char *spec, unsigned mix[_LG_ROUTE_MAX])
 			if (strcmp(tok, lg_route_names[r]) == 0)
 				break;
 		if (r == _LG_ROUTE_MAX) {
-			fprintf(stderr, "loadgen: unknown route '%s' in --mix (submit, list, show, cancel)\n",
-				tok);
+			fprintf(stderr, "loadgen: unknown route '%s' in --mix (submit, list, show, cancel, "
+					"capacity)\n", tok);
 			return -EINVAL;
 		}
 		mix[r] = (unsigned)w;
@@ -286,6 +294,8 @@ static int send_all(int fd, const char *p, size_t n)
 struct lg_resp {
 	int status;
 	bool close;
+	const char *etag;             /* the ETag header's value, or NULL */
+	size_t etag_len;
 	const char *body;
 	size_t body_len, total_len;   /* total_len: header + body, to consume afterwards */
 };
@@ -403,6 +413,7 @@ static int read_response(int fd, char **buf, size_t *cap, size_t *have, struct l
 		snprintf(errbuf, errlen, "response without Content-Length");
 		return -EPROTO;
 	}
+	r->etag = find_header(h, hend, "ETag", &r->etag_len);
 	v = find_header(h, hend, "Connection", &vl);
 	r->close = (v && vl == 5 && strncasecmp(v, "close", 5) == 0) || (maj == 1 && min == 0);
 	size_t total = hdr_end + clen;
@@ -523,7 +534,8 @@ static int submit_body(struct lg_worker *w, char *b, size_t n)
 			       "\"priority\":%d,\"preemptible\":%s,\"workers\":%u,\"devices\":%u,"
 			       "\"accelerator\":%s%s,\"topology\":\"%s\",\"duration_s\":%u}",
 			       w->idx, w->seq, (int)lg_between(s, 0, 200) - 100,
-			       lg_rand(s) % 2 ? "true" : "false", workers, devices, accel, power, topo,
+			       lg_rand(s) % 2 && !opts.no_preempt ? "true" : "false", workers, devices,
+			       accel, power, topo,
 			       lg_between(s, 60, 86400));
 	} else {
 		unsigned replicas = lg_between(s, 1, 4), devices = lg_between(s, 1, 2);
@@ -610,6 +622,11 @@ static void *worker_main(void *arg)
 			len = snprintf(req, sizeof(req),
 				       "GET /v1/jobs/%" PRIu64 " HTTP/1.1\r\nHost: localhost\r\n\r\n", id);
 			break;
+		case LG_CAPACITY:
+			len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%s\r\n",
+				       opts.capacity_path, w->etag[0] ? "If-None-Match: " : "", w->etag,
+				       w->etag[0] ? "\r\n" : "");
+			break;
 		default:
 			len = snprintf(req, sizeof(req),
 				       "DELETE /v1/jobs/%" PRIu64 " HTTP/1.1\r\nHost: localhost\r\n\r\n", id);
@@ -646,6 +663,14 @@ static void *worker_main(void *arg)
 				pool_add(id);
 				if (w->nown < LG_OWN_MAX)
 					w->own[w->nown++] = id;
+			}
+		}
+		if (route == LG_CAPACITY) {
+			if (resp.status == 304)
+				w->not_modified++;
+			if (resp.etag && resp.etag_len < sizeof(w->etag)) {
+				memcpy(w->etag, resp.etag, resp.etag_len);
+				w->etag[resp.etag_len] = '\0';
 			}
 		}
 		consume(w->buf, &w->have, resp.total_len);
@@ -839,6 +864,10 @@ static void usage(FILE *f)
 		"  --label TEXT         copied into the JSON line\n"
 		"  --seed N             request stream seed (default 1)\n"
 		"  --timeout S          per-request socket timeout (default 30)\n"
+		"  --capacity-path P    what the capacity route polls (default /v1/capacity), with\n"
+		"                       If-None-Match: the last ETag its connection saw\n"
+		"  --no-preemptible     submit no preemptible job (a fill that settles: no\n"
+		"                       preemption cascades re-running the queue pass)\n"
 		"  --call METHOD PATH   send one request, print the answer body; exit 0 on 2xx\n"
 		"  --body FILE          request body for --call\n");
 }
@@ -852,6 +881,8 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},          {"seed", required_argument, NULL, 's'},
 		{"timeout", required_argument, NULL, 'T'}, {"call", required_argument, NULL, 'C'},
 		{"body", required_argument, NULL, 'b'},    {"label", required_argument, NULL, 'l'},
+		{"capacity-path", required_argument, NULL, 'P'},
+		{"no-preemptible", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct lg_worker *ws = NULL;
@@ -862,6 +893,7 @@ int main(int argc, char **argv)
 	opts.seconds = 5;
 	opts.seed = 1;
 	opts.timeout_s = 30;
+	opts.capacity_path = "/v1/capacity";
 	if (parse_mix("submit=70,list=10,show=10,cancel=10", opts.mix) < 0)
 		return 2;
 	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
@@ -915,6 +947,15 @@ int main(int argc, char **argv)
 			opts.call_path = argv[optind++];
 			break;
 		case 'b': opts.call_body = optarg; break;
+		case 'N': opts.no_preempt = true; break;
+		case 'P':
+			if (optarg[0] != '/' || strlen(optarg) > 1024 || strpbrk(optarg, " \r\n")) {
+				fprintf(stderr, "loadgen: --capacity-path must be a path of at most 1024 "
+						"bytes without spaces\n");
+				return 2;
+			}
+			opts.capacity_path = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -998,7 +1039,7 @@ int main(int argc, char **argv)
 	/* Merge. */
 	static struct lg_hist all, route[_LG_ROUTE_MAX];
 	static uint64_t status[LG_STATUS_MAX];
-	uint64_t io_errors = 0, reconnects = 0, substituted = 0, created = 0;
+	uint64_t io_errors = 0, reconnects = 0, substituted = 0, created = 0, not_modified = 0;
 	const char *an_error = NULL;
 	for (unsigned i = 0; i < started; i++) {
 		struct lg_worker *w = &ws[i];
@@ -1012,6 +1053,7 @@ int main(int argc, char **argv)
 		reconnects += w->reconnects;
 		substituted += w->substituted;
 		created += w->created;
+		not_modified += w->not_modified;
 		if (w->io_errors && !an_error)
 			an_error = w->last_error;
 	}
@@ -1023,7 +1065,7 @@ int main(int argc, char **argv)
 	bool have_proc = opts.pid && p0.ok && p1.ok;
 	uint64_t non2xx = 0;
 	for (int s = 0; s < LG_STATUS_MAX; s++)
-		if (s < 200 || s > 299)
+		if ((s < 200 || s > 299) && s != 304)   /* 304: a poll's "not modified" */
 			non2xx += status[s];
 
 	if (opts.json) {
@@ -1032,13 +1074,16 @@ int main(int argc, char **argv)
 		       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
 		       "\"mean_ms\":%.3f,\"non2xx\":%" PRIu64 ",\"io_errors\":%" PRIu64
 		       ",\"reconnects\":%" PRIu64
-		       ",\"substituted\":%" PRIu64 ",\"loadgen_cpu_s\":%.2f",
+		       ",\"substituted\":%" PRIu64 ",\"loadgen_cpu_s\":%.2f"
+		       ",\"capacity_304\":%" PRIu64 ",\"capacity_304_pct\":%.2f",
 		       opts.label ? opts.label : "", opts.conns, secs, all.count,
 		       (double)all.count / secs, created, (double)created / secs,
 		       hist_quantile_ms(&all, 0.50), hist_quantile_ms(&all, 0.99),
 		       hist_quantile_ms(&all, 0.999), (double)all.max_us / 1000.0,
 		       all.count ? (double)all.sum_us / (double)all.count / 1000.0 : 0.0, non2xx,
-		       io_errors, reconnects, substituted, self_cpu);
+		       io_errors, reconnects, substituted, self_cpu, not_modified,
+		       route[LG_CAPACITY].count
+			       ? 100.0 * (double)not_modified / (double)route[LG_CAPACITY].count : 0.0);
 		if (have_proc)
 			printf(",\"daemon_cpu_s\":%.2f,\"daemon_cpu_pct\":%.1f,\"daemon_vmhwm_kib\":%ld,"
 			       "\"daemon_vmrss_kib\":%ld",
@@ -1065,9 +1110,10 @@ int main(int argc, char **argv)
 		}
 		printf("}}\n");
 	} else {
-		printf("loadgen: %u connection%s, %.2f s, mix submit=%u list=%u show=%u cancel=%u\n",
+		printf("loadgen: %u connection%s, %.2f s, mix submit=%u list=%u show=%u cancel=%u "
+		       "capacity=%u\n",
 		       opts.conns, opts.conns == 1 ? "" : "s", secs, opts.mix[LG_SUBMIT],
-		       opts.mix[LG_LIST], opts.mix[LG_SHOW], opts.mix[LG_CANCEL]);
+		       opts.mix[LG_LIST], opts.mix[LG_SHOW], opts.mix[LG_CANCEL], opts.mix[LG_CAPACITY]);
 		printf("  requests    %" PRIu64 " (%.1f/s)\n", all.count, (double)all.count / secs);
 		printf("  submits 201 %" PRIu64 " (%.1f/s)\n", created, (double)created / secs);
 		printf("  latency ms  p50 %.3f  p99 %.3f  p999 %.3f  max %.3f  mean %.3f\n",
@@ -1085,6 +1131,10 @@ int main(int argc, char **argv)
 				printf(" %d:%" PRIu64, s, status[s]);
 		printf("\n");
 		printf("  non-2xx     %" PRIu64 "\n", non2xx);
+		if (route[LG_CAPACITY].count)
+			printf("  capacity    %" PRIu64 " of %" PRIu64 " polls answered 304 (%.2f%%)\n",
+			       not_modified, route[LG_CAPACITY].count,
+			       100.0 * (double)not_modified / (double)route[LG_CAPACITY].count);
 		printf("  io errors   %" PRIu64 " (reconnects %" PRIu64 ")%s%s\n", io_errors,
 		       reconnects, an_error ? "  last: " : "", an_error ? an_error : "");
 		if (substituted)

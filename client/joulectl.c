@@ -6,6 +6,10 @@
  * http://localhost/v1/...), and rendering the JSON answers as aligned tables, key: value
  * lines, or the daemon's own JSON pretty-printed (--json).
  *
+ * `watch` is the one command that runs until stopped: it long-polls GET /v1/events (each
+ * request bounded like any other) and exits 0 on SIGINT/SIGTERM, checked by libcurl's
+ * progress callback at least once a second while a long poll waits.
+ *
  * Never: decides what the daemon owns. Ranges, defaults, names and enums (kind, topology,
  * states) are validated by jouled alone; the client only checks that a number is a number.
  * Never retries a request (a submit is made safe to repeat with --idempotency-key), never
@@ -24,6 +28,7 @@
  * Text that came from the daemon is printed with control characters replaced by '?'.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,6 +58,7 @@ enum {
 	ERR_REFUSED = -1002,
 	ERR_REACH = -1003,
 	ERR_ANSWER = -1004,
+	ERR_STOPPED = -1005,    /* watch: SIGINT/SIGTERM arrived during a request */
 };
 
 enum {
@@ -102,9 +108,15 @@ struct cmd_args {
 struct ctx {
 	const char *socket;
 	bool json, help, version;
+	bool lines;             /* JSON lines: a refusal's body goes to stdout compact */
+	bool interruptible;     /* requests end early (ERR_STOPPED) once stop_signal is set */
+	long status;            /* HTTP status of the last answer, 0 if none */
 	CURL *curl;
 	time_t now;
 };
+
+/* Set by SIGINT/SIGTERM while `watch` runs. */
+static volatile sig_atomic_t stop_signal;
 
 /* ---- text: growable string with a ceiling and a sticky error ---- */
 
@@ -514,6 +526,28 @@ static void tbl_age(struct table *t, const char *when, time_t now)
 	tbl_add(t, "%s", fmt_age(age, sizeof age, when, now) ? age : "-");
 }
 
+/* Measured watts, whole ("-" when not measured), with mark appended (e.g. "!"). */
+static void tbl_watts(struct table *t, const json_t *v, const char *mark)
+{
+	if (json_is_number(v))
+		tbl_add(t, "%.0f%s", json_number_value(v), mark);
+	else
+		tbl_add(t, "-");
+}
+
+/* A string field cut to at most max characters ("..." marks the cut), "-" when null. */
+static void tbl_short(struct table *t, const json_t *obj, const char *key, int max)
+{
+	const char *s = jstr(obj, key);
+
+	if (!s)
+		tbl_add(t, "-");
+	else if ((int)strlen(s) > max)
+		tbl_add(t, "%.*s...", max - 3, s);
+	else
+		tbl_add(t, "%s", s);
+}
+
 /* Device indexes as ranges: [0,1,2,3,6] → "0-3,6". */
 static void tbl_indexes(struct table *t, const json_t *list)
 {
@@ -671,13 +705,28 @@ static int report_refusal(struct ctx *c, long status, const struct answer_buf *b
 	}
 	fputc('\n', stderr);
 	if (c->json) {
-		if (root)
+		if (root && c->lines) {
+			json_dumpf(root, stdout, JSON_COMPACT);
+			putchar('\n');
+		} else if (root) {
 			print_json(root);
-		else if (b->len)
+		} else if (b->len) {
 			fwrite(b->p, 1, b->len, stdout);
+		}
 	}
 	json_decref(root);
 	return ERR_REFUSED;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)ud;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return stop_signal ? 1 : 0;
 }
 
 #define SETOPT(opt, val) \
@@ -737,6 +786,10 @@ static int http_call(struct ctx *c, const char *method, const char *path, const 
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_WRITEFUNCTION, on_body);
 	SETOPT(CURLOPT_WRITEDATA, &b);
+	if (c->interruptible) {
+		SETOPT(CURLOPT_NOPROGRESS, 0L);
+		SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+	}
 	if (strcmp(method, "POST") == 0) {
 		SETOPT(CURLOPT_POST, 1L);
 		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
@@ -750,9 +803,12 @@ static int http_call(struct ctx *c, const char *method, const char *path, const 
 		goto fail;
 	}
 
+	c->status = 0;
 	cc = curl_easy_perform(c->curl);
 	if (cc != CURLE_OK) {
-		if (b.oom) {
+		if (cc == CURLE_ABORTED_BY_CALLBACK && stop_signal) {
+			r = ERR_STOPPED;
+		} else if (b.oom) {
 			r = -ENOMEM;
 		} else if (b.too_big) {
 			fprintf(stderr, "joulectl: the answer from jouled exceeds %zu MiB\n",
@@ -770,6 +826,7 @@ static int http_call(struct ctx *c, const char *method, const char *path, const 
 		goto fail;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	c->status = status;
 	if (status >= 400) {
 		r = report_refusal(c, status, &b);
 		goto fail;
@@ -951,8 +1008,8 @@ done:
 static int cmd_domains(struct ctx *c, const struct cmd_args *a)
 {
 	static const char *const head[] = { "NAME", "PARENT", "BUDGET_W", "RESERVED_W", "HEADROOM_W",
-					    "USE%", "NODES", "DEVICES" };
-	struct table t = { .ncols = 8, .head = head };
+					    "USE%", "MEASURED_W", "NODES", "DEVICES" };
+	struct table t = { .ncols = 9, .head = head };
 	json_t *root = NULL, *list, *d, *seen = NULL;
 	size_t *mem = NULL, *up, *first, *last, *next, *depth, n, i, top_first = NONE, top_last = NONE;
 	int r;
@@ -1020,6 +1077,9 @@ static int cmd_domains(struct ctx *c, const struct cmd_args *a)
 			tbl_add(&t, "%.0f%%", 100.0 * json_number_value(reserved) / json_number_value(budget));
 		else
 			tbl_add(&t, "-");
+		/* '!': the measured draw is over the budget */
+		tbl_watts(&t, json_object_get(d, "measured_w"),
+			  json_is_true(json_object_get(d, "over_budget")) ? "!" : "");
 		tbl_field(&t, d, "nodes");
 		tbl_field(&t, d, "devices");
 		if (first[i] != NONE) {
@@ -1042,8 +1102,8 @@ done:
 static int cmd_nodes(struct ctx *c, const struct cmd_args *a)
 {
 	static const char *const head[] = { "NAME", "DOMAIN", "STATE", "GROUP", "MODELS", "FREE/TOTAL",
-					    "HOST_IDLE_W" };
-	struct table t = { .ncols = 7, .head = head };
+					    "HOST_IDLE_W", "MEASURED_W", "SCRAPED", "ERROR" };
+	struct table t = { .ncols = 10, .head = head };
 	struct sbuf path = { 0 };
 	json_t *root = NULL, *list, *nd;
 	size_t i;
@@ -1071,6 +1131,9 @@ static int cmd_nodes(struct ctx *c, const struct cmd_args *a)
 			json_integer_value(json_object_get(nd, "devices_free")),
 			json_integer_value(json_object_get(nd, "devices_total")));
 		tbl_field(&t, nd, "host_idle_w");
+		tbl_watts(&t, json_object_get(nd, "measured_w"), "");
+		tbl_age(&t, jstr(nd, "scraped_at"), c->now);
+		tbl_short(&t, nd, "scrape_error", 40);
 	}
 	r = tbl_print(&t);
 done:
@@ -1082,10 +1145,12 @@ done:
 static int cmd_node(struct ctx *c, const struct cmd_args *a)
 {
 	static const char *const keys[] = { "name", "domain", "state", "group", "host_idle_w",
-					    "models", "labels", "exporter_url" };
-	static const char *const head[] = { "INDEX", "MODEL", "HEALTH", "JOB", "WORKER", "CAP_W" };
+					    "models", "labels", "exporter_url", "measured_w",
+					    "scraped_at", "scrape_error", "scrape_failures" };
+	static const char *const head[] = { "INDEX", "MODEL", "HEALTH", "JOB", "WORKER", "CAP_W",
+					    "MEASURED_W", "REASON" };
 	static const char *const dkeys[] = { "index", "model", "health", "job", "worker", "cap_w" };
-	struct table kv = { .ncols = 2 }, t = { .ncols = 6, .head = head };
+	struct table kv = { .ncols = 2 }, t = { .ncols = 8, .head = head };
 	struct sbuf path = { 0 };
 	json_t *root = NULL, *dev;
 	size_t i;
@@ -1101,8 +1166,14 @@ static int cmd_node(struct ctx *c, const struct cmd_args *a)
 		goto done;
 	}
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		const char *when = strcmp(keys[k], "scraped_at") == 0 ? jstr(root, keys[k]) : NULL;
+		char age[32];
+
 		tbl_add(&kv, "%s:", keys[k]);
-		tbl_field(&kv, root, keys[k]);
+		if (when && fmt_age(age, sizeof age, when, c->now))
+			tbl_add(&kv, "%s (%s ago)", when, age);
+		else
+			tbl_field(&kv, root, keys[k]);
 		if (k == 4) {
 			tbl_add(&kv, "devices:");
 			tbl_add(&kv, "%" JSON_INTEGER_FORMAT " free of %" JSON_INTEGER_FORMAT,
@@ -1113,9 +1184,12 @@ static int cmd_node(struct ctx *c, const struct cmd_args *a)
 	r = tbl_print(&kv);
 	if (r < 0)
 		goto done;
-	json_array_foreach(json_object_get(root, "devices"), i, dev)
-		for (size_t k = 0; k < t.ncols; k++)
+	json_array_foreach(json_object_get(root, "devices"), i, dev) {
+		for (size_t k = 0; k < sizeof dkeys / sizeof dkeys[0]; k++)
 			tbl_field(&t, dev, dkeys[k]);
+		tbl_watts(&t, json_object_get(dev, "measured_w"), "");
+		tbl_field(&t, dev, "health_reason");
+	}
 	putchar('\n');
 	r = tbl_print(&t);
 done:
@@ -1160,6 +1234,134 @@ done:
 	return r;
 }
 
+/* A number two levels down (obj.a.b) into the table, "-" when absent. */
+static void tbl_sub(struct table *t, const json_t *obj, const char *a, const char *b)
+{
+	tbl_json(t, json_object_get(json_object_get(obj, a), b));
+}
+
+/* Demand as "N" devices, "+ Wx?" for capability-mode workers (their count is chosen per
+ * model by jouled). */
+static void tbl_wanted(struct table *t, const json_t *g)
+{
+	const json_t *d = json_object_get(g, "demand");
+	json_int_t dev = json_integer_value(json_object_get(d, "devices"));
+	json_int_t w = json_integer_value(json_object_get(json_object_get(d, "capability"),
+							  "workers"));
+	if (!d)
+		tbl_add(t, "-");
+	else if (w)
+		tbl_add(t, "%" JSON_INTEGER_FORMAT "+%" JSON_INTEGER_FORMAT "x?", dev, w);
+	else
+		tbl_add(t, "%" JSON_INTEGER_FORMAT, dev);
+}
+
+/* One row of `capacity`; name is the first cell (indented for domains). */
+static void capacity_row(struct table *t, const char *by, const json_t *g, const char *name,
+			 time_t now)
+{
+	const json_t *dem = json_object_get(g, "demand");
+	const json_t *mw = json_object_get(json_object_get(g, "fragmentation"), "max_workers");
+
+	tbl_add(t, "%s", name);
+	if (strcmp(by, "queue") == 0) {
+		tbl_sub(t, g, "demand", "jobs");
+		tbl_wanted(t, g);
+		tbl_age(t, jstr(dem, "oldest_submitted_at"), now);
+		tbl_sub(t, g, "active", "jobs");
+		tbl_sub(t, g, "active", "devices");
+		return;
+	}
+	tbl_sub(t, g, "devices", "total");
+	tbl_sub(t, g, "devices", "allocated");
+	tbl_sub(t, g, "devices", "free");
+	tbl_sub(t, g, "devices", "unhealthy");
+	tbl_sub(t, g, "devices", "draining");
+	tbl_sub(t, g, "power_limited", "devices");
+	if (strcmp(by, "domain") == 0) {
+		tbl_sub(t, g, "power", "budget_w");
+		tbl_sub(t, g, "power", "reserved_w");
+		tbl_sub(t, g, "power", "headroom_w");
+		return;
+	}
+	tbl_sub(t, g, "demand", "jobs");
+	tbl_wanted(t, g);
+	tbl_age(t, jstr(dem, "oldest_submitted_at"), now);
+	if (mw)
+		tbl_add(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT
+			   "/%" JSON_INTEGER_FORMAT,
+			json_integer_value(json_object_get(mw, "1")),
+			json_integer_value(json_object_get(mw, "2")),
+			json_integer_value(json_object_get(mw, "4")),
+			json_integer_value(json_object_get(mw, "8")));
+	else
+		tbl_add(t, "-");
+	tbl_sub(t, g, "fragmentation", "nodes_all_free");
+}
+
+/* GET /v1/capacity as a table: one row per group, then the totals. */
+static int cmd_capacity(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head_model[] = { "NAME", "TOTAL", "ALLOC", "FREE", "UNHEALTHY",
+						  "DRAINING", "PWR_LIMITED", "PENDING", "WANTED",
+						  "OLDEST", "GANGS_1/2/4/8", "NODES_FREE" };
+	static const char *const head_domain[] = { "NAME", "TOTAL", "ALLOC", "FREE", "UNHEALTHY",
+						   "DRAINING", "PWR_LIMITED", "BUDGET_W",
+						   "RESERVED_W", "HEADROOM_W" };
+	static const char *const head_queue[] = { "QUEUE", "PENDING", "WANTED", "OLDEST",
+						  "ACTIVE_JOBS", "ACTIVE_DEVICES" };
+	struct table t = { 0 };
+	struct sbuf path = { 0 };
+	json_t *root = NULL, *list, *g;
+	time_t now = time(NULL);
+	const char *by;
+	size_t i;
+	int r;
+
+	sb_add(&path, "/v1/capacity");
+	sb_query_opts(&path, c->curl, a);
+	r = http_get(c, &path, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "groups", &list);
+	if (r < 0)
+		goto done;
+	by = jstr(root, "group_by") ? jstr(root, "group_by") : "model";
+	if (strcmp(by, "queue") == 0) {
+		t.head = head_queue;
+		t.ncols = 6;
+	} else if (strcmp(by, "domain") == 0) {
+		t.head = head_domain;
+		t.ncols = 10;
+	} else {
+		t.head = head_model;
+		t.ncols = 12;
+	}
+	json_array_foreach(list, i, g) {
+		const json_t *dp = json_object_get(g, "depth");
+		int depth = json_is_integer(dp) && !json_is_integer(json_object_get(root, "depth"))
+				    ? (int)json_integer_value(dp) : 0;
+		char *name = NULL;
+		if (asprintf(&name, "%*s%s", 2 * (depth < 32 ? depth : 32), "",
+			     jstr(g, "name") ? jstr(g, "name") : "-") < 0) {
+			r = -ENOMEM;
+			goto done;
+		}
+		capacity_row(&t, by, g, name, now);
+		free(name);
+	}
+	capacity_row(&t, by, json_object_get(root, "totals"), "(total)", now);
+	r = tbl_print(&t);
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
 /* drain and resume: the command name is the last path segment. */
 static int cmd_node_state(struct ctx *c, const struct cmd_args *a)
 {
@@ -1185,6 +1387,51 @@ static int cmd_node_state(struct ctx *c, const struct cmd_args *a)
 	put_clean(stdout, jstr(root, "name") ? jstr(root, "name") : a->pos[0]);
 	printf(": ");
 	put_clean(stdout, jstr(root, "state") ? jstr(root, "state") : "-");
+	putchar('\n');
+done:
+	free(path.p);
+	json_decref(root);
+	return r;
+}
+
+/* device reset NODE INDEX: POST /v1/devices/{node}/{index}/reset (admin). */
+static int cmd_device(struct ctx *c, const struct cmd_args *a)
+{
+	struct sbuf path = { 0 };
+	json_t *root = NULL;
+	long long index;
+	int r;
+
+	if (strcmp(a->pos[0], "reset") != 0 || a->npos != 3) {
+		fprintf(stderr, "joulectl: %s\nusage: joulectl %s\n",
+			strcmp(a->pos[0], "reset") ? "device: unknown subcommand"
+						   : "device reset: NODE and INDEX needed",
+			a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	if (!parse_int(a->pos[2], &index)) {
+		fprintf(stderr, "joulectl: device reset: INDEX must be a number\nusage: joulectl %s\n",
+			a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	sb_add(&path, "/v1/devices/");
+	sb_segment(&path, c->curl, a->pos[1]);
+	sb_printf(&path, "/%lld/reset", index);
+	if (path.err) {
+		r = path.err;
+		goto done;
+	}
+	r = http_call(c, "POST", path.p, NULL, 0, NULL, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	printf("device ");
+	put_clean(stdout, jstr(root, "node") ? jstr(root, "node") : a->pos[1]);
+	printf("/%lld: ", index);
+	put_clean(stdout, jstr(root, "health") ? jstr(root, "health") : "-");
 	putchar('\n');
 done:
 	free(path.p);
@@ -1925,6 +2172,239 @@ done:
 	return r;
 }
 
+static int cmd_report(struct ctx *c, const struct cmd_args *a)
+{
+	const struct opt_val *msg = opt(a, "message");
+	struct sbuf path = { 0 };
+	json_t *body = NULL, *root = NULL;
+	char *text = NULL;
+	int r;
+
+	r = job_path(a, &path);
+	if (r < 0)
+		goto done;
+	sb_add(&path, "/status");
+	if (path.err) {
+		r = path.err;
+		goto done;
+	}
+	/* the state is the daemon's to validate (422 names the field) */
+	json_t *state = json_string(a->pos[1]), *m = msg->set ? json_string(msg->str) : NULL;
+	body = json_object();
+	if (!state || (msg->set && !m) || !body) {
+		json_decref(state);
+		json_decref(m);
+		fprintf(stderr, "joulectl: the state and --message must be UTF-8 text\n");
+		r = body ? ERR_USAGE : -ENOMEM;
+		goto done;
+	}
+	if (json_object_set_new(body, "state", state) < 0 ||
+	    (m && json_object_set_new(body, "message", m) < 0)) {
+		r = -ENOMEM;
+		goto done;
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text) {
+		r = -ENOMEM;
+		goto done;
+	}
+	r = http_call(c, "POST", path.p, text, strlen(text), NULL, &root);
+	if (r < 0)
+		goto done;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = print_job_short(root);
+done:
+	free(text);
+	json_decref(body);
+	json_decref(root);
+	free(path.p);
+	return r;
+}
+
+/* A data value for a `key=value` of a watch line: numbers and words bare, a string with
+ * blanks, '=' or quotes (or empty) quoted as JSON, lists joined by ',', objects as JSON. */
+static void sb_event_value(struct sbuf *b, const json_t *v)
+{
+	const char *s;
+	char *dump;
+	bool plain;
+
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		plain = *s != '\0';
+		for (const char *p = s; *p && plain; p++)
+			plain = *p != ' ' && *p != '=' && *p != '"' && *p != '\\' &&
+				(unsigned char)*p >= 0x20 && *p != 0x7f;
+		if (plain) {
+			sb_add(b, s);
+			return;
+		}
+	} else if (!json_is_object(v)) {
+		sb_json(b, v);
+		return;
+	}
+	dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!dump) {
+		b->err = b->err ? b->err : -ENOMEM;
+		return;
+	}
+	sb_add(b, dump);
+	free(dump);
+}
+
+/* "SEQ TIME TYPE job=ID node=NAME key=value…" (job= and node= only when set). */
+static int print_event_line(const json_t *ev)
+{
+	struct sbuf b = { 0 };
+	const json_t *job = json_object_get(ev, "job"), *node = json_object_get(ev, "node");
+	const char *key;
+	json_t *v;
+
+	sb_json(&b, json_object_get(ev, "seq"));
+	sb_add(&b, " ");
+	sb_json(&b, json_object_get(ev, "time"));
+	sb_add(&b, " ");
+	sb_json(&b, json_object_get(ev, "type"));
+	if (job && !json_is_null(job)) {
+		sb_add(&b, " job=");
+		sb_json(&b, job);
+	}
+	if (node && !json_is_null(node)) {
+		sb_add(&b, " node=");
+		sb_event_value(&b, node);
+	}
+	json_object_foreach(json_object_get(ev, "data"), key, v) {
+		sb_add(&b, " ");
+		sb_add(&b, key);
+		sb_add(&b, "=");
+		sb_event_value(&b, v);
+	}
+	if (b.err) {
+		free(b.p);
+		return b.err;
+	}
+	sanitize(b.p);
+	puts(b.p);
+	free(b.p);
+	return 0;
+}
+
+#define WATCH_WAIT_S 30
+#define WATCH_PAGE 1000
+#define WATCH_SKIP_PAGE 10000
+
+/* One GET /v1/events; *next is the answer's "next" and *events its list (owned by *root). */
+static int events_page(struct ctx *c, uint64_t since, const char *types, unsigned wait,
+		       unsigned limit, json_t **root, json_t **events, uint64_t *next)
+{
+	struct sbuf path = { 0 };
+	json_t *n;
+	int r;
+
+	sb_printf(&path, "/v1/events?since=%llu&limit=%u", (unsigned long long)since, limit);
+	if (wait)
+		sb_printf(&path, "&wait=%u", wait);
+	if (types)
+		sb_query(&path, c->curl, "types", types);
+	r = http_get(c, &path, root);
+	free(path.p);
+	if (r < 0)
+		return r;
+	n = json_object_get(*root, "next");
+	if ((r = answer_list(*root, "events", events)) < 0 || !json_is_integer(n) ||
+	    json_integer_value(n) < 0) {
+		if (r == 0)
+			fprintf(stderr, "joulectl: the answer from jouled has no \"next\" sequence\n");
+		json_decref(*root);
+		*root = NULL;
+		return ERR_ANSWER;
+	}
+	*next = (uint64_t)json_integer_value(n);
+	return 0;
+}
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+static int cmd_watch(struct ctx *c, const struct cmd_args *a)
+{
+	const struct opt_val *since_o = opt(a, "since"), *types_o = opt(a, "types");
+	const char *types = types_o->set ? types_o->str : NULL;
+	struct sigaction sa = { 0 };
+	uint64_t since = 0, next;
+	json_t *root = NULL, *events, *ev;
+	size_t i;
+	int r;
+
+	if (since_o->set && since_o->num < 0)
+	{
+		fprintf(stderr, "joulectl: option --since needs a sequence number >= 0, not %s\n"
+				"usage: joulectl %s\n", since_o->str, a->cmd->synopsis);
+		return ERR_USAGE;
+	}
+	sa.sa_handler = on_stop;       /* no SA_RESTART: a blocking write returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	c->interruptible = true;
+	c->lines = c->json;
+
+	if (since_o->set) {
+		since = (uint64_t)since_o->num;
+	} else {
+		/* from the current end: page through what is retained, without waiting */
+		for (;;) {
+			r = events_page(c, since, NULL, 0, WATCH_SKIP_PAGE, &root, &events, &next);
+			if (r < 0)
+				goto done;
+			size_t n = json_array_size(events);
+			json_decref(root);
+			root = NULL;
+			since = next;
+			if (n < WATCH_SKIP_PAGE || stop_signal)
+				break;
+		}
+	}
+	while (!stop_signal) {
+		r = events_page(c, since, types, WATCH_WAIT_S, WATCH_PAGE, &root, &events, &next);
+		if (r < 0)
+			goto done;
+		json_array_foreach(events, i, ev) {
+			if (c->json) {
+				if (json_dumpf(ev, stdout, JSON_COMPACT) < 0 || putchar('\n') == EOF)
+					r = -EIO;
+			} else {
+				r = print_event_line(ev);
+			}
+			if (r < 0)
+				goto done;
+		}
+		if (fflush(stdout) != 0) {
+			r = -EIO;
+			goto done;
+		}
+		json_decref(root);
+		root = NULL;
+		if (next > since)
+			since = next;
+	}
+	r = 0;
+done:
+	json_decref(root);
+	if (r == ERR_STOPPED || (r < 0 && stop_signal && r != ERR_REFUSED))
+		r = 0;
+	if (r == ERR_REFUSED && c->status == 410)
+		fprintf(stderr, "joulectl: the events after %llu are gone (dropped by retention); "
+				"run joulectl watch again without --since to follow from now\n",
+			(unsigned long long)since);
+	return r;
+}
+
 /* ---- command line ---- */
 
 static const struct opt_def nodes_opts[] = {
@@ -1982,6 +2462,23 @@ static const struct opt_def submit_opts[] = {
 	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
+static const struct opt_def capacity_opts[] = {
+	{ "group-by", OPT_STR, "group_by", NULL },
+	{ "depth", OPT_INT, "depth", NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
+};
+
+static const struct opt_def report_opts[] = {
+	{ "message", OPT_STR, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
+};
+
+static const struct opt_def watch_opts[] = {
+	{ "since", OPT_INT, NULL, NULL },
+	{ "types", OPT_STR, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
+};
+
 static const struct command commands[] = {
 	{ "status", cmd_status, NULL, 0, 0, "status" },
 	{ "fleet", cmd_fleet, NULL, 1, 2, "fleet import FILE|- | fleet export" },
@@ -1991,8 +2488,11 @@ static const struct command commands[] = {
 	{ "node", cmd_node, NULL, 1, 1, "node NAME" },
 	{ "devices", cmd_devices, devices_opts, 0, 0,
 	  "devices [--model M] [--vendor V] [--state free|allocated] [--health H] [--node N]" },
+	{ "capacity", cmd_capacity, capacity_opts, 0, 0,
+	  "capacity [--group-by model|vendor|domain|queue] [--depth N]" },
 	{ "drain", cmd_node_state, NULL, 1, 1, "drain NODE" },
 	{ "resume", cmd_node_state, NULL, 1, 1, "resume NODE" },
+	{ "device", cmd_device, NULL, 1, 3, "device reset NODE INDEX" },
 	{ "submit", cmd_submit, submit_opts, 0, 1,
 	  "submit [FILE|-] [--name NAME] [--kind KIND] [--workers N] ... (see joulectl --help)" },
 	{ "jobs", cmd_jobs, jobs_opts, 0, 0,
@@ -2000,6 +2500,9 @@ static const struct command commands[] = {
 	{ "job", cmd_job, NULL, 1, 1, "job ID" },
 	{ "explain", cmd_explain, NULL, 1, 1, "explain ID" },
 	{ "cancel", cmd_cancel, NULL, 1, 1, "cancel ID" },
+	{ "report", cmd_report, report_opts, 2, 2,
+	  "report ID running|succeeded|failed [--message M]" },
+	{ "watch", cmd_watch, watch_opts, 0, 0, "watch [--since SEQ] [--types T[,T...]]" },
 };
 
 static const char help_text[] =
@@ -2011,6 +2514,7 @@ static const char help_text[] =
 	"  --socket PATH          daemon socket (default: $JOULE_SOCKET, else\n"
 	"                         " DEFAULT_SOCKET ")\n"
 	"  --json                 print the daemon's JSON answer, pretty, instead of a table\n"
+	"                         (watch: one compact JSON object per line)\n"
 	"  -h, --help             print this help and exit\n"
 	"  --version              print the version and exit\n"
 	"\n"
@@ -2020,14 +2524,29 @@ static const char help_text[] =
 	"                         nothing) and print the counts\n"
 	"  fleet export           print the fleet document (always JSON)\n"
 	"  models                 list accelerator models\n"
-	"  domains                power domains as a tree: budget, reserved, headroom, use\n"
+	"  domains                power domains as a tree: budget, reserved, headroom, use,\n"
+	"                         measured draw (\"!\": over the budget)\n"
 	"  nodes [--state S] [--domain D] [--model M]\n"
-	"                         list nodes\n"
-	"  node NAME              one node and its devices\n"
+	"                         list nodes; MEASURED_W is the devices' measured draw,\n"
+	"                         SCRAPED the age of the last exporter scrape, ERROR why\n"
+	"                         it failed (cut short)\n"
+	"  node NAME              one node (measured watts, last scrape) and its devices\n"
+	"                         (health, measured watts, why not ok)\n"
 	"  devices [--model M] [--vendor V] [--state free|allocated] [--health H] [--node N]\n"
 	"                         list devices\n"
+	"  capacity [--group-by model|vendor|domain|queue] [--depth N]\n"
+	"                         what is free, wanted and power-limited (GET /v1/capacity):\n"
+	"                         devices total/allocated/free/unhealthy/draining, free\n"
+	"                         devices the power budget stops at TDP, pending jobs and\n"
+	"                         the devices they want (N+Wx? = W capability-mode workers),\n"
+	"                         the oldest wait, the largest gang at 1/2/4/8 devices per\n"
+	"                         worker and whole free nodes; --depth N (domain only) keeps\n"
+	"                         one level of the power tree (0 = roots); last row: totals\n"
 	"  drain NODE             stop placing jobs on NODE (draining until its jobs end)\n"
 	"  resume NODE            put NODE back in service\n"
+	"  device reset NODE INDEX\n"
+	"                         mark a degraded or failed device ok again at once (admin;\n"
+	"                         otherwise clean exporter scrapes bring it back)\n"
 	"  submit [FILE|-] [FLAGS]\n"
 	"                         submit a job; FLAGS override the file's fields or, with\n"
 	"                         no FILE, build the whole request; prints \"job ID STATE\"\n"
@@ -2040,6 +2559,18 @@ static const char help_text[] =
 	"                         estimated start, what each filter stage removed (with the\n"
 	"                         top offenders), the power shortfall, and the fixes\n"
 	"  cancel ID              cancel a job, releasing its devices and watts\n"
+	"  report ID running|succeeded|failed [--message M]\n"
+	"                         what a launcher tells jouled about job ID: it started\n"
+	"                         (placed -> running) or ended (devices and watts are\n"
+	"                         released); only the owner or an admin may\n"
+	"  watch [--since SEQ] [--types T[,T...]]\n"
+	"                         follow the event log (GET /v1/events, long poll) until\n"
+	"                         Ctrl-C: one line per event, \"SEQ TIME TYPE job=ID\n"
+	"                         node=NAME key=value...\"; with --json one JSON object per\n"
+	"                         line. Starts at the current end, or after event SEQ with\n"
+	"                         --since (0: everything retained). --types keeps only the\n"
+	"                         listed types; \"job\" matches every job.* type. Exits 1\n"
+	"                         when events after SEQ were dropped by retention\n"
 	"\n"
 	"Submit flags:\n"
 	"  --name NAME            job name\n"

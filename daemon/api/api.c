@@ -59,12 +59,26 @@ static char *error_body(int code, const char *field, const char *msg, size_t *le
 
 /* ---------------- ETags ---------------- */
 
-/* The strong validator of the committed state: "<boot>-<version>" (boot tells a restarted
- * daemon's versions apart). */
-static void etag_format(const struct api *a, char *buf, size_t n)
+/*
+ * The strong validator of what a route shows: "<boot>-<version>" (boot tells a restarted
+ * daemon's versions apart; version counts commits). Two routes also show what changes
+ * without a commit: pending jobs' reasons move with every placement try (the jobs list adds
+ * ".t<tries>"), and measured watts and scrape results with every scrape (domains, nodes and
+ * devices add ".s<scrapes>"). Capacity, fleet and models depend on committed state alone.
+ */
+static void etag_format(const struct api *a, int route, char *buf, size_t n)
 {
-	snprintf(buf, n, "\"%llx-%llu\"", (unsigned long long)a->boot,
-		 (unsigned long long)a->version);
+	int k = snprintf(buf, n, "\"%llx-%llu", (unsigned long long)a->boot,
+			 (unsigned long long)a->version);
+	if (k > 0 && (size_t)k < n && route == API_ROUTE_JOBS)
+		k += snprintf(buf + k, n - (size_t)k, ".t%llu",
+			      (unsigned long long)a->metrics.placement_tries);
+	else if (k > 0 && (size_t)k < n &&
+		 (route == API_ROUTE_DOMAINS || route == API_ROUTE_NODES ||
+		  route == API_ROUTE_DEVICES))
+		k += snprintf(buf + k, n - (size_t)k, ".s%llu", (unsigned long long)a->scrapes);
+	if (k > 0 && (size_t)k < n)
+		snprintf(buf + k, n - (size_t)k, "\"");
 }
 
 /* Does an If-None-Match list ("*", or entity tags, W/ allowed: weak comparison) name tag? */
@@ -98,10 +112,10 @@ static bool inm_matches(const char *inm, const char *tag)
 
 bool api_etag_fresh(const struct ctx *c)
 {
-	char tag[64];
+	char tag[96];
 	if (!c->req->if_none_match || store_batch_open(c->a->store))
 		return false;
-	etag_format(c->a, tag, sizeof(tag));
+	etag_format(c->a, c->route, tag, sizeof(tag));
 	return inm_matches(c->req->if_none_match, tag);
 }
 
@@ -279,6 +293,24 @@ int api_persist_job(struct api *a, const struct job *j, bool with_placement)
 	for (uint32_t i = 0; rc == 0 && i < j->nplaced; i++)
 		rc = api_sync_node(a, j->placement[i].node);
 	return rc;
+}
+
+void api_requeue(struct api *a, struct job *j, const char *reason)
+{
+	uint32_t n = j->nplaced;
+	uint32_t *nodes = malloc((n + 1) * sizeof(*nodes));
+	if (!nodes)
+		return; /* stays placed; the next tick tries again */
+	for (uint32_t k = 0; k < n; k++)
+		nodes[k] = j->placement[k].node;
+	if (place_requeue(&a->fleet, &a->jobs, j, reason) == 0) {
+		api_event(a, "job.requeued", j->id, NULL,
+			  json_pack("{s:s, s:I}", "reason", reason, "requeues", (json_int_t)j->requeues));
+		api_persist_job(a, j, true);
+		for (uint32_t k = 0; k < n; k++)
+			api_sync_node(a, nodes[k]); /* a draining node may have emptied */
+	}
+	free(nodes);
 }
 
 static json_t *placement_summary(const struct api *a, const struct job *j)
@@ -523,7 +555,7 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 	/* A GET collection answered from committed memory carries the state's ETag; one the
 	 * client already holds gets 304 and no body. */
 	if (c.etag && (c.status == 200 || c.status == 304) && !store_batch_open(a->store)) {
-		char tag[64];
+		char tag[96];
 		size_t hl = strlen(c.headers);
 		if (c.status == 200 && api_etag_fresh(&c)) {
 			free(body);
@@ -531,7 +563,7 @@ void api_handle(void *ud, struct http_conn *conn, const struct http_request *req
 			len = 0;
 			c.status = 304;
 		}
-		etag_format(a, tag, sizeof(tag));
+		etag_format(a, c.route, tag, sizeof(tag));
 		snprintf(c.headers + hl, sizeof(c.headers) - hl, "ETag: %s\r\n", tag);
 	}
 	/* While a batch is open every reply waits for its commit: it may show that batch. */
@@ -632,8 +664,6 @@ static void run_pass(struct api *a)
 		a->pass_more = true;
 		return;
 	}
-	if (tries > 0)
-		a->version++;   /* tries rewrite pending jobs' reasons, even with no placement */
 	a->pass_more = (uint32_t)tries >= a->opt.pass_max_tries;
 	if (!a->pass_more)
 		a->passed_epoch = epoch;
@@ -695,18 +725,7 @@ static void on_tick(uv_timer_t *t)
 		    now - j->placed_at > (int64_t)a->opt.placed_timeout_s) {
 			snprintf(reason, sizeof(reason), "PLACED_TIMEOUT: not reported running within %llu s",
 				 (unsigned long long)a->opt.placed_timeout_s);
-			uint32_t n = j->nplaced;
-			uint32_t nodes[8];
-			for (uint32_t k = 0; k < n && k < 8; k++)
-				nodes[k] = j->placement[k].node;
-			if (place_requeue(&a->fleet, &a->jobs, j, reason) == 0) {
-				api_event(a, "job.requeued", j->id, NULL,
-					  json_pack("{s:s, s:I}", "reason", reason, "requeues",
-						    (json_int_t)j->requeues));
-				api_persist_job(a, j, true);
-				for (uint32_t k = 0; k < n && k < 8; k++)
-					api_sync_node(a, nodes[k]);
-			}
+			api_requeue(a, j, reason);
 		}
 	}
 }

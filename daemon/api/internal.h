@@ -174,6 +174,8 @@ void api_events_wake(struct api *a);          /* after a commit */
 void api_events_release_all(struct api *a);
 void api_events_trim(struct api *a, int64_t now);
 void api_events_get(struct ctx *c, struct http_conn *conn);
+/* Send an active job back to pending: event, store, and every node it held re-synced. */
+void api_requeue(struct api *a, struct job *j, const char *reason);
 /* Store and announce a node whose state differs from what was last stored. */
 int api_sync_node(struct api *a, uint32_t node);
 /* Announce and persist a job's change (events for placed / requeued). */

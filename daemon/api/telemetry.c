@@ -55,20 +55,6 @@ static uint32_t jobs_on(struct api *a, uint32_t node, uint64_t *out, uint32_t ma
 	return k;
 }
 
-static void requeue(struct api *a, struct job *j, const char *reason)
-{
-	uint32_t nodes[64], n = j->nplaced < 64 ? j->nplaced : 64;
-	for (uint32_t k = 0; k < n; k++)
-		nodes[k] = j->placement[k].node;
-	if (place_requeue(&a->fleet, &a->jobs, j, reason) < 0)
-		return;
-	api_event(a, "job.requeued", j->id, NULL,
-		  json_pack("{s:s, s:I}", "reason", reason, "requeues", (json_int_t)j->requeues));
-	api_persist_job(a, j, true);
-	for (uint32_t k = 0; k < n; k++)
-		api_sync_node(a, nodes[k]);
-}
-
 static void scrape_failed(struct api *a, uint32_t node, const char *why)
 {
 	struct node *n = &a->fleet.nodes[node];
@@ -86,7 +72,7 @@ static void scrape_failed(struct api *a, uint32_t node, const char *why)
 	for (uint32_t k = jobs_on(a, node, jobs, 64); k-- > 0;) {
 		struct job *j = jobs_get(&a->jobs, jobs[k]);
 		if (j && job_state_active(j->state))
-			requeue(a, j, reason);
+			api_requeue(a, j, reason);
 	}
 }
 
@@ -119,7 +105,7 @@ static void device_health(struct api *a, uint32_t dev, enum device_health h, con
 		char reason[160];
 		snprintf(reason, sizeof(reason), "DEVICE_FAILED: %s/%u: %s", node, d->index,
 			 why ? why : "failed");
-		requeue(a, j, reason);
+		api_requeue(a, j, reason);
 	}
 }
 

@@ -817,6 +817,16 @@ static int commit(struct fleet *f, struct jobs *t, struct job *j, const struct c
 	return 0;
 }
 
+static bool sticky_reason(const char *r)
+{
+	static const char *const codes[] = {"PREEMPTED", "PLACED_TIMEOUT", "DEVICE_FAILED",
+					    "NODE_DOWN"};
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strncmp(r, codes[i], strlen(codes[i])) == 0)
+			return true;
+	return false;
+}
+
 int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 {
 	struct attempt a;
@@ -839,8 +849,11 @@ int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 	}
 	j->tried_epoch = f->epoch;
 	failure_text(f, j, &a, any_model_allowed(f, j), why, sizeof(why));
-	/* a preempted job keeps saying so until it runs again (explain has the live why) */
-	rc = j->reason && strncmp(j->reason, "PREEMPTED", 9) == 0 ? 0 : set_reason(j, "%s", why);
+	/* a job sent back (preempted, timed out, device failed, node down) keeps saying why
+	 * until it runs again; explain has the live diagnosis */
+	rc = j->reason && j->requeues && !j->placed_at && sticky_reason(j->reason)
+		     ? 0
+		     : set_reason(j, "%s", why);
 	rc = rc < 0 ? rc : 1;
 out:
 	free(a.w);
