@@ -97,6 +97,87 @@ static void demand_add(struct capacity_demand *d, const struct job *j, uint32_t 
 		d->oldest_submitted_at = j->submitted_at;
 }
 
+/* Merge a shape's demand into a row; devices_here: per worker on the row's model (model
+ * rows), applied to the shape's capability workers. */
+static void demand_merge(struct capacity_demand *d, const struct capacity_demand *s,
+			 uint32_t devices_here)
+{
+	if (!s->jobs)
+		return;
+	if (!d->jobs || s->oldest_submitted_at < d->oldest_submitted_at)
+		d->oldest_submitted_at = s->oldest_submitted_at;
+	d->jobs += s->jobs;
+	d->devices += s->devices;
+	d->cap_jobs += s->cap_jobs;
+	d->cap_workers += s->cap_workers;
+	d->cap_memory_gib += s->cap_memory_gib;
+	d->cap_bandwidth_gbs += s->cap_bandwidth_gbs;
+	d->cap_bf16_tflops += s->cap_bf16_tflops;
+	d->cap_devices += s->cap_workers * devices_here;
+}
+
+/*
+ * Request shapes: pending jobs whose requests place_model_fits_request cannot tell apart
+ * (same models, vendors, stack, memory, FP8, cap_w and capability need) share one entry, so
+ * the "could use" test runs once per shape and model, not once per job and model.
+ */
+struct shape {
+	uint64_t hash;
+	const struct job_request *rep;   /* NULL = empty slot */
+	struct capacity_demand dem;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdull;
+}
+
+static uint64_t mix_str(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return mix(h, 0xff);
+}
+
+static uint64_t shape_hash(const struct job_request *r)
+{
+	uint64_t h = 0xcbf29ce484222325ull, bf;
+	double b = r->capability ? r->need.bf16_tflops : 0;
+	memcpy(&bf, &b, sizeof(bf));
+	h = mix(h, (uint64_t)r->min_memory_gib << 32 | r->cap_w);
+	h = mix(h, (uint64_t)r->fp8 | (uint64_t)r->capability << 1 |
+		       (uint64_t)(r->capability && r->need.fp8) << 2);
+	if (r->capability)
+		h = mix(mix(h, (uint64_t)r->need.memory_gib << 32 | r->need.bandwidth_gbs), bf);
+	h = mix_str(h, r->stack);
+	for (uint32_t i = 0; i < r->nvendors; i++)
+		h = mix_str(h, r->vendors[i]);
+	h = mix(h, r->nvendors);
+	for (uint32_t i = 0; i < r->nmodels; i++)
+		h = mix_str(h, r->models[i]);
+	return mix(h, r->nmodels);
+}
+
+static bool shape_eq(const struct job_request *a, const struct job_request *b)
+{
+	if (a->min_memory_gib != b->min_memory_gib || a->cap_w != b->cap_w || a->fp8 != b->fp8 ||
+	    a->capability != b->capability || a->nvendors != b->nvendors ||
+	    a->nmodels != b->nmodels || strcmp(a->stack, b->stack) != 0)
+		return false;
+	if (a->capability && (a->need.memory_gib != b->need.memory_gib ||
+			      a->need.bandwidth_gbs != b->need.bandwidth_gbs ||
+			      a->need.bf16_tflops != b->need.bf16_tflops || a->need.fp8 != b->need.fp8))
+		return false;
+	for (uint32_t i = 0; i < a->nvendors; i++)
+		if (strcmp(a->vendors[i], b->vendors[i]) != 0)
+			return false;
+	for (uint32_t i = 0; i < a->nmodels; i++)
+		if (strcmp(a->models[i], b->models[i]) != 0)
+			return false;
+	return true;
+}
+
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -115,6 +196,8 @@ struct scratch {
 	struct capacity_row *qrow;     /* per queue (group_by queue) */
 	const char **qname;
 	uint32_t nqueues;
+	struct shape *shapes;          /* open addressing, nshape_slots a power of two */
+	uint32_t nshape_slots;
 	struct hmap qmap;
 	bool qmap_init;
 };
@@ -132,8 +215,30 @@ static void scratch_free(struct scratch *s)
 	free(s->rem);
 	free(s->qrow);
 	free(s->qname);
+	free(s->shapes);
 	if (s->qmap_init)
 		hmap_free(&s->qmap);
+}
+
+/* Double the shape table (it stays at most half full). */
+static int shapes_grow(struct scratch *s)
+{
+	uint32_t n = s->nshape_slots * 2;
+	struct shape *t;
+	if (n < s->nshape_slots || !(t = calloc(n, sizeof(*t))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->nshape_slots; i++) {
+		if (!s->shapes[i].rep)
+			continue;
+		uint32_t k = (uint32_t)s->shapes[i].hash & (n - 1);
+		while (t[k].rep)
+			k = (k + 1) & (n - 1);
+		t[k] = s->shapes[i];
+	}
+	free(s->shapes);
+	s->shapes = t;
+	s->nshape_slots = n;
+	return 0;
 }
 
 static void row_flags(struct capacity_row *r, bool dev, bool dem, bool frag, bool power,
@@ -367,19 +472,45 @@ int capacity_compute(const struct fleet *f, const struct jobs *t, enum capacity_
 
 	/* ---- demand: pending jobs ---- */
 	const bool per_model = by == CAPACITY_BY_MODEL || by == CAPACITY_BY_VENDOR;
+	uint32_t nshapes = 0;
+	s.nshape_slots = 256;
+	if (!(s.shapes = calloc(s.nshape_slots, sizeof(*s.shapes))))
+		goto fail;
 	for (uint32_t i = 0; i < t->npending; i++) {
 		const struct job *j = t->pending[i];
-		demand_add(&tot->dem, j, 0);
 		if (by == CAPACITY_BY_QUEUE)
 			demand_add(&s.qrow[queue_of(&s, j)].dem, j, 0);
-		for (uint32_t m = 0; per_model && m < f->nmodels; m++) {
+		if (2 * (nshapes + 1) > s.nshape_slots && shapes_grow(&s) < 0)
+			goto fail;
+		uint64_t h = shape_hash(&j->req);
+		uint32_t k = (uint32_t)h & (s.nshape_slots - 1);
+		while (s.shapes[k].rep &&
+		       (s.shapes[k].hash != h || !shape_eq(s.shapes[k].rep, &j->req)))
+			k = (k + 1) & (s.nshape_slots - 1);   /* at most half full */
+		if (!s.shapes[k].rep) {
+			s.shapes[k].hash = h;
+			s.shapes[k].rep = &j->req;
+			nshapes++;
+		}
+		demand_add(&s.shapes[k].dem, j, 1);     /* cap_devices = workers, scaled below */
+	}
+	for (uint32_t k = 0; k < s.nshape_slots; k++) {
+		const struct shape *sh = &s.shapes[k];
+		if (!sh->rep)
+			continue;
+		demand_merge(&tot->dem, &sh->dem, 0);
+		if (!per_model)
+			continue;
+		for (uint32_t v = 0; v < s.nvendors; v++)
+			s.vseen[v] = 0;
+		for (uint32_t m = 0; m < f->nmodels; m++) {
 			uint32_t cap_w, devs;
-			if (!place_model_fits_request(f, &j->req, (uint16_t)m, &cap_w, &devs))
+			if (!place_model_fits_request(f, sh->rep, (uint16_t)m, &cap_w, &devs))
 				continue;
-			demand_add(&s.mrow[m].dem, j, devs);
-			if (s.vseen[s.vid[m]] != (uint64_t)i + 1) {
-				s.vseen[s.vid[m]] = (uint64_t)i + 1;
-				demand_add(&s.vrow[s.vid[m]].dem, j, 0);
+			demand_merge(&s.mrow[m].dem, &sh->dem, devs);
+			if (!s.vseen[s.vid[m]]) {
+				s.vseen[s.vid[m]] = 1;
+				demand_merge(&s.vrow[s.vid[m]].dem, &sh->dem, 0);
 			}
 		}
 	}

@@ -397,8 +397,22 @@ static void duration_text(char *buf, size_t n, int64_t s)
 		snprintf(buf, n, "%.1f h", s / 3600.0);
 }
 
+static int explain(struct fleet *f, const struct jobs *t, const struct job *j, int64_t now,
+		   struct explain *x);
+
 int explain_job(struct fleet *f, const struct jobs *t, const struct job *j, int64_t now,
 		struct explain *x)
+{
+	struct fleet_order order; /* the drain what-if relinks nodes: put the order back */
+	if (fleet_order_save(f, &order) < 0)
+		return -ENOMEM;
+	int rc = explain(f, t, j, now, x);
+	fleet_order_restore(f, &order);
+	return rc;
+}
+
+static int explain(struct fleet *f, const struct jobs *t, const struct job *j, int64_t now,
+		   struct explain *x)
 {
 	struct pick *p = NULL;
 	int rc;

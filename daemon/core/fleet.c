@@ -160,6 +160,38 @@ uint32_t fleet_bucket_first(const struct fleet *f, uint16_t model, uint32_t free
 	return f->free_head[(size_t)model * BUCKETS + free];
 }
 
+int fleet_order_save(const struct fleet *f, struct fleet_order *o)
+{
+	o->nslots = f->nslots;
+	o->nheads = f->free_head_models * BUCKETS;
+	o->slots = malloc((size_t)o->nslots * sizeof(*o->slots) + 1);
+	o->free_head = malloc((size_t)o->nheads * sizeof(*o->free_head) + 1);
+	if (!o->slots || !o->free_head) {
+		free(o->slots);
+		free(o->free_head);
+		o->slots = NULL;
+		o->free_head = NULL;
+		return -ENOMEM;
+	}
+	if (o->nslots)
+		memcpy(o->slots, f->slots, (size_t)o->nslots * sizeof(*o->slots));
+	if (o->nheads)
+		memcpy(o->free_head, f->free_head, (size_t)o->nheads * sizeof(*o->free_head));
+	return 0;
+}
+
+void fleet_order_restore(struct fleet *f, struct fleet_order *o)
+{
+	if (o->slots && o->nslots == f->nslots && o->nheads == f->free_head_models * BUCKETS) {
+		memcpy(f->slots, o->slots, (size_t)o->nslots * sizeof(*o->slots));
+		memcpy(f->free_head, o->free_head, (size_t)o->nheads * sizeof(*o->free_head));
+	}
+	free(o->slots);
+	free(o->free_head);
+	o->slots = NULL;
+	o->free_head = NULL;
+}
+
 uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_worker)
 {
 	uint64_t room = 0;

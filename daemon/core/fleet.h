@@ -204,6 +204,18 @@ void fleet_alloc(struct fleet *f, uint32_t node, uint64_t mask, uint64_t job, ui
 		 uint32_t cap_w);
 void fleet_release(struct fleet *f, uint32_t node, uint64_t mask);
 
+/* The free index's list order, saved and restored around dry runs: a tentative
+ * allocation undone leaves the same buckets but relinked in another order, and early-
+ * stopping scans would then see other candidates. A snapshot is owned by the caller;
+ * restore only onto the same fleet with no records added since. */
+struct fleet_order {
+	struct node_slot *slots;
+	uint32_t *free_head;
+	uint32_t nslots, nheads;
+};
+int fleet_order_save(const struct fleet *f, struct fleet_order *o);     /* 0 or -ENOMEM */
+void fleet_order_restore(struct fleet *f, struct fleet_order *o);       /* and frees it */
+
 /* First slot in the bucket (model, free) or FLEET_NONE; next via slots[i].next. */
 uint32_t fleet_bucket_first(const struct fleet *f, uint16_t model, uint32_t free);
 /* How many workers of `per_worker` devices of the model the free devices could hold,

@@ -101,6 +101,12 @@ struct jobs {
 	struct hmap by_idem;            /* "uid:key" → id - 1 */
 	struct job **active;            /* PLACED and RUNNING jobs, unordered */
 	uint32_t nactive, active_cap;
+	/* place.c's reservation cache: the head's estimated start, reused while the head and
+	 * the fleet epoch are the same and it is younger than PLACE_RESERVATION_TTL_S */
+	uint64_t res_head, res_epoch;
+	int64_t res_start, res_at;
+	uint64_t res_after;
+	bool res_valid;
 	uint32_t count_by_state[_JOB_STATE_MAX];
 };
 

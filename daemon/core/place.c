@@ -44,6 +44,7 @@
 #define PLACE_VICTIMS_MAX 64
 #define PLACE_ESTIMATE_STEPS 512     /* running jobs released when estimating a start */
 #define PLACE_GROW_TRIES 64          /* partially placed inference jobs grown per pass */
+#define PLACE_RESERVATION_TTL_S 5    /* a head's estimated start is reused this long */
 
 #define W_NODE_FIT 0.6
 #define W_NODE_POWER 0.4
@@ -294,7 +295,7 @@ static uint32_t key_of(const struct fleet *f, uint32_t node, enum grouping g)
  * and stop once a few groups could each hold the job. Never more than PLACE_SCAN_MAX.
  */
 static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, uint64_t enough,
-		   uint32_t min_nodes, enum grouping grouping, uint32_t *groups_ok)
+		   uint32_t min_nodes, enum grouping grouping, uint32_t *groups_ok, uint64_t *room_out)
 {
 	struct fleet *f = a->f;
 	uint64_t room = 0;
@@ -327,7 +328,10 @@ static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, u
 					a->blocking_need = a->worker_w;
 					total = 0;
 				}
-				if (total >= a->need && ++sufficient >= 4)
+				/* a rack was power-checked for the whole gang: the first one will do;
+				 * an NVLink group was not, so keep a few to choose from */
+				if (total >= a->need &&
+				    ++sufficient >= (grouping == GROUP_RACK ? 1u : 4u))
 					goto out;
 			} else if (enough && room >= enough && a->nc >= min_nodes) {
 				goto out;
@@ -337,10 +341,25 @@ static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, u
 		}
 	}
 out:
-	if (grouping != GROUP_NONE)
+	if (room_out)
+		*room_out = room;
+	if (grouping != GROUP_NONE) {
+		/* keep only candidates in racks/groups that can hold the job (no sort of the
+		 * rest): mark them, clear every counter touched, then compact */
+		for (uint32_t i = 0; i < a->nc; i++) {
+			uint32_t k = a->c[i].key;
+			uint32_t room_k = k < f->scratch_cap ? f->scratch[k] : a->c[i].room;
+			a->c[i].score = room_k >= a->need ? 1 : 0;
+		}
 		for (uint32_t i = 0; i < a->nc; i++)
 			if (a->c[i].key < f->scratch_cap)
 				f->scratch[a->c[i].key] = 0;
+		uint32_t kept = 0;
+		for (uint32_t i = 0; i < a->nc; i++)
+			if (a->c[i].score > 0)
+				a->c[kept++] = a->c[i];
+		a->nc = kept;
+	}
 	if (groups_ok)
 		*groups_ok = sufficient;
 	return rc;
@@ -449,7 +468,7 @@ static int run(struct attempt *a)
 			rollback(a);
 			return 1;
 		}
-		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL)) < 0 ||
+		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL, NULL)) < 0 ||
 		    (rc = arrange(a)) < 0)
 			return rc;
 		for (uint32_t i = 0; i < a->nc; i++) {
@@ -473,11 +492,10 @@ static int run(struct attempt *a)
 			       ? key_of(a->f, a->j->placement[0].node, grouping)
 			       : FLEET_NONE;
 	uint32_t groups_ok = 0;
-	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes, grouping, &groups_ok)) < 0)
-		return rc;
 	uint64_t room = 0;
-	for (uint32_t i = 0; i < a->nc; i++)
-		room += a->c[i].room;
+	if ((rc = collect(a, a->devices, a->devices, enough, min_nodes, grouping, &groups_ok,
+			  &room)) < 0)
+		return rc;
 	if (room < a->need)
 		return 1;
 	a->enough_devices = true;
@@ -861,8 +879,22 @@ out:
 	return rc;
 }
 
+static int would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
+		     uint16_t *model_out, uint32_t *cap_out);
+
 int place_would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
 		    uint16_t *model_out, uint32_t *cap_out)
+{
+	struct fleet_order order;
+	if (fleet_order_save(f, &order) < 0)
+		return -ENOMEM;
+	int rc = would_fit(f, j, cap_override, model_out, cap_out);
+	fleet_order_restore(f, &order);
+	return rc;
+}
+
+static int would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
+		     uint16_t *model_out, uint32_t *cap_out)
 {
 	struct attempt a;
 	struct choice c;
@@ -884,7 +916,19 @@ int place_would_fit(struct fleet *f, const struct job *j, uint32_t cap_override,
 	return c.found ? 1 : 0;
 }
 
+static int diagnose(struct fleet *f, const struct job *j, char *buf, size_t n);
+
 int place_diagnose(struct fleet *f, const struct job *j, char *buf, size_t n)
+{
+	struct fleet_order order;
+	if (fleet_order_save(f, &order) < 0)
+		return -ENOMEM;
+	int rc = diagnose(f, j, buf, n);
+	fleet_order_restore(f, &order);
+	return rc;
+}
+
+static int diagnose(struct fleet *f, const struct job *j, char *buf, size_t n)
 {
 	struct attempt a;
 	struct choice c;
@@ -1049,8 +1093,22 @@ static int by_end(const void *x, const void *y)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
+static int estimate_start(struct fleet *f, const struct jobs *t, const struct job *j,
+			  int64_t now, int64_t *start, uint64_t *after_job);
+
 int place_estimate_start(struct fleet *f, const struct jobs *t, const struct job *j,
 			 int64_t now, int64_t *start, uint64_t *after_job)
+{
+	struct fleet_order order;
+	if (fleet_order_save(f, &order) < 0)
+		return -ENOMEM;
+	int rc = estimate_start(f, t, j, now, start, after_job);
+	fleet_order_restore(f, &order);
+	return rc;
+}
+
+static int estimate_start(struct fleet *f, const struct jobs *t, const struct job *j,
+			  int64_t now, int64_t *start, uint64_t *after_job)
 {
 	int rc = fits_quick(f, j);
 	if (rc != 0) {
@@ -1102,35 +1160,77 @@ static uint32_t held_devices(const struct job *j)
 	return n;
 }
 
+struct victim_key {
+	struct job *j;
+	int32_t priority;
+	uint32_t devices;
+};
+
 static int victim_order(const void *x, const void *y)
 {
-	const struct job *a = *(struct job *const *)x, *b = *(struct job *const *)y;
+	const struct victim_key *a = x, *b = y;
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
-	uint32_t da = held_devices(a), db = held_devices(b);
-	if (da != db)
-		return da > db ? -1 : 1;
-	return a->id > b->id ? -1 : a->id < b->id;
+	if (a->devices != b->devices)
+		return a->devices > b->devices ? -1 : 1;
+	return a->j->id > b->j->id ? -1 : a->j->id < b->j->id;
 }
+
+/* Could freeing victim's devices help `want`? Only if they are of a model `want` may use. */
+static bool may_help(const struct fleet *f, const struct job *victim, const struct job *want)
+{
+	for (uint32_t i = 0; i < victim->nplaced; i++) {
+		uint32_t cap, dev;
+		if (place_model_fits_request(f, &want->req, victim->placement[i].model, &cap, &dev))
+			return true;
+	}
+	return false;
+}
+
+static int find_victims(struct fleet *f, const struct jobs *t, const struct job *j,
+			struct job **out, uint32_t max, bool *fits);
 
 int place_find_victims(struct fleet *f, const struct jobs *t, const struct job *j,
 		       struct job **out, uint32_t max, bool *fits)
 {
+	struct fleet_order order;
+	*fits = false;
+	if (fleet_order_save(f, &order) < 0)
+		return -ENOMEM;
+	int rc = find_victims(f, t, j, out, max, fits);
+	fleet_order_restore(f, &order);
+	return rc;
+}
+
+static int find_victims(struct fleet *f, const struct jobs *t, const struct job *j,
+			struct job **out, uint32_t max, bool *fits)
+{
 	struct job **cands = malloc((t->nactive + 1) * sizeof(*cands));
+	struct victim_key *keys = malloc((t->nactive + 1) * sizeof(*keys));
 	bool *kept = NULL;
 	uint32_t nc = 0, released = 0, nv = 0;
 	int rc = 0;
 
 	*fits = false;
-	if (!cands)
+	if (!cands || !keys) {
+		free(cands);
+		free(keys);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < t->nactive; i++)
-		if (t->active[i]->preemptible && t->active[i]->priority < j->priority)
-			cands[nc++] = t->active[i];
+	}
+	/* only jobs whose devices the preemptor could use: freeing others cannot make it fit
+	 * (the power they would free is shared only within their racks: a documented limit) */
+	for (uint32_t i = 0; i < t->nactive; i++) {
+		struct job *v = t->active[i];
+		if (v->preemptible && v->priority < j->priority && may_help(f, v, j))
+			keys[nc++] = (struct victim_key){v, v->priority, held_devices(v)};
+	}
 	if (nc)
-		qsort(cands, nc, sizeof(*cands), victim_order);
+		qsort(keys, nc, sizeof(*keys), victim_order);
 	if (nc > PLACE_VICTIMS_MAX)
 		nc = PLACE_VICTIMS_MAX;
+	for (uint32_t i = 0; i < nc; i++)
+		cands[i] = keys[i].j;
+	free(keys);
 	kept = calloc(nc + 1, sizeof(*kept));
 	if (!kept) {
 		rc = -ENOMEM;
@@ -1281,9 +1381,22 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
 		if (head && shares_models(f, head, j)) {
 			if (!res_known) {
 				res_known = true;
-				rc = place_estimate_start(f, t, head, now, &res_start, &res_after);
-				if (rc < 0)
-					return rc;
+				if (t->res_head == head->id && t->res_epoch == f->epoch &&
+				    now - t->res_at < PLACE_RESERVATION_TTL_S) {
+					rc = t->res_valid; /* the same question, asked moments ago */
+					res_start = t->res_start;
+					res_after = t->res_after;
+				} else {
+					rc = place_estimate_start(f, t, head, now, &res_start, &res_after);
+					if (rc < 0)
+						return rc;
+					t->res_head = head->id;
+					t->res_epoch = f->epoch;
+					t->res_at = now;
+					t->res_valid = rc == 1;
+					t->res_start = res_start;
+					t->res_after = res_after;
+				}
 				res_valid = rc == 1;
 				/* a head that can never start holds nobody back; the next blocked
 				 * job may take the reservation instead (bounded: two estimates) */
