@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -37,6 +38,8 @@ struct fg_model {
 	int port;
 };
 
+
+static bool fg_exporter_urls;   /* --exporter-urls */
 static const struct fg_model fg_models[] = {
 	{"H200-SXM-141GB", "h200", 700, 70, 1800, 25, "node", "train", 9400},
 	{"H100-SXM5-80GB", "h100", 700, 70, 1600, 30, "node", "train", 9400},
@@ -98,7 +101,8 @@ static void fg_usage(FILE *f)
 		"  --row-pct P      row budget = idle + P%% of (Σ rack budgets - idle) (default 90)\n"
 		"  --hall-pct P     likewise for halls over rows (default 90)\n"
 		"  --site-pct P     likewise for the site over halls (default 90)\n"
-		"  --seed N         model draw seed (default 1)\n");
+		"  --seed N         model draw seed (default 1)\n"
+		"  --exporter-urls  give every node an exporter_url (10.x addresses; jouled scrapes them)\n");
 }
 
 struct fg_domain {
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
 		{"rack-nodes", required_argument, NULL, 'k'}, {"rack-pct", required_argument, NULL, '1'},
 		{"row-pct", required_argument, NULL, '2'},    {"hall-pct", required_argument, NULL, '3'},
 		{"site-pct", required_argument, NULL, '4'},   {"seed", required_argument, NULL, 's'},
+		{"exporter-urls", no_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
 	};
 	struct fg_domain *racks = NULL, *rows = NULL, *halls = NULL;
@@ -140,6 +145,7 @@ int main(int argc, char **argv)
 				return 2;
 			o.seed = v;
 			break;
+		case 'x': fg_exporter_urls = true; break;
 		case 'h': fg_usage(stdout); return 0;
 		default: fg_usage(stderr); return 2;
 		}
@@ -263,12 +269,16 @@ int main(int argc, char **argv)
 			snprintf(group, sizeof(group), "nvl-%s", node);
 		else
 			snprintf(group, sizeof(group), "pod-%s", rack);
+		/* exporter URLs only on request: the daemon would scrape them (nobody answers) */
+		char url[96] = "";
+		if (fg_exporter_urls)
+			snprintf(url, sizeof(url), "\"exporter_url\":\"http://10.%lu.%lu.%lu:%d/metrics\",",
+				 (i >> 16) & 255, (i >> 8) & 255, i & 255, m->port);
 		if (printf("%s\n{\"name\":\"%s\",\"domain\":\"rack-%s\",\"host_idle_w\":%d,"
-			   "\"group\":\"%s\",\"labels\":{\"pool\":\"%s\"},"
-			   "\"exporter_url\":\"http://10.%lu.%lu.%lu:%d/metrics\","
+			   "\"group\":\"%s\",\"labels\":{\"pool\":\"%s\"},%s"
 			   "\"devices\":[{\"model\":\"%s\",\"count\":%lu}]}",
-			   i ? "," : "", node, rack, m->host_idle_w, group, m->pool, (i >> 16) & 255,
-			   (i >> 8) & 255, i & 255, m->port, m->name, o.devices) < 0) {
+			   i ? "," : "", node, rack, m->host_idle_w, group, m->pool, url, m->name,
+			   o.devices) < 0) {
 			free(rack_no);
 			goto io;
 		}

@@ -366,9 +366,14 @@ static void send_response(struct http_conn *c, int status, const char *extra_hea
 		c->close_after = true;
 	/* extra headers that start with their own Content-Type replace the JSON default */
 	bool own_type = c->extra && strncasecmp(c->extra, "Content-Type:", 13) == 0;
-	int hl = snprintf(c->head, sizeof(c->head), "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n",
-			  status, http_status_text(status),
-			  own_type ? "" : "Content-Type: application/json\r\n", len);
+	/* 204 and 304 carry no body, and no Content-Length or Content-Type for one */
+	bool bodiless = status == 204 || status == 304;
+	int hl = bodiless ? snprintf(c->head, sizeof(c->head), "HTTP/1.1 %d %s\r\n", status,
+				     http_status_text(status))
+			  : snprintf(c->head, sizeof(c->head),
+				     "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n", status,
+				     http_status_text(status),
+				     own_type ? "" : "Content-Type: application/json\r\n", len);
 	assert(hl > 0 && (size_t)hl < sizeof(c->head));
 	bufs[n++] = uv_buf_init(c->head, (unsigned)hl);
 	if (c->extra)
