@@ -64,7 +64,7 @@ static char *error_body(int code, const char *field, const char *msg, size_t *le
  * daemon's versions apart; version counts commits). Two routes also show what changes
  * without a commit: pending jobs' reasons move with every placement try (the jobs list adds
  * ".t<tries>"), and measured watts and scrape results with every scrape (domains, nodes and
- * devices add ".s<scrapes>"). Capacity, fleet and models depend on committed state alone.
+ * devices and capacity add ".s<scrapes>"). Fleet and models depend on committed state alone.
  */
 static void etag_format(const struct api *a, int route, char *buf, size_t n)
 {
@@ -75,7 +75,7 @@ static void etag_format(const struct api *a, int route, char *buf, size_t n)
 			      (unsigned long long)a->metrics.placement_tries);
 	else if (k > 0 && (size_t)k < n &&
 		 (route == API_ROUTE_DOMAINS || route == API_ROUTE_NODES ||
-		  route == API_ROUTE_DEVICES))
+		  route == API_ROUTE_DEVICES || route == API_ROUTE_CAPACITY))
 		k += snprintf(buf + k, n - (size_t)k, ".s%llu", (unsigned long long)a->scrapes);
 	if (k > 0 && (size_t)k < n)
 		snprintf(buf + k, n - (size_t)k, "\"");

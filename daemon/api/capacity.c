@@ -155,9 +155,13 @@ static void put_frag(struct out *o, const struct capacity_row *r)
 
 static void put_power(struct out *o, const struct capacity_row *r, bool domain_row)
 {
-	put(o, ",\"power\":{\"budget_w\":%" PRId64 ",\"reserved_w\":%" PRId64
-	       ",\"measured_w\":null,\"headroom_w\":%" PRId64,
-	    r->budget_w, r->reserved_w, r->headroom_w);
+	put(o, ",\"power\":{\"budget_w\":%" PRId64 ",\"reserved_w\":%" PRId64, r->budget_w,
+	    r->reserved_w);
+	if (r->measured)
+		put(o, ",\"measured_w\":%.0f", r->measured_w);
+	else
+		put(o, ",\"measured_w\":null");
+	put(o, ",\"headroom_w\":%" PRId64, r->headroom_w);
 	if (domain_row)
 		put(o, ",\"usable_headroom_w\":%" PRId64, r->usable_headroom_w);
 	put(o, "}");
@@ -241,7 +245,8 @@ static struct api_capacity_cache *cache_find(struct api *a, int group, int32_t d
 {
 	for (uint32_t i = 0; i < API_CAPACITY_CACHE; i++) {
 		struct api_capacity_cache *e = &a->cap_cache[i];
-		if (e->version == a->version && e->group == group && e->depth == depth && e->body)
+		if (e->version == a->version && e->scrapes == a->scrapes && e->group == group &&
+		    e->depth == depth && e->body)
 			return e;
 	}
 	return NULL;
@@ -257,7 +262,7 @@ static void cache_put(struct api *a, int group, int32_t depth, const char *body,
 			victim = e;
 			break;
 		}
-		if (e->version != a->version || e->used < victim->used)
+		if (e->version != a->version || e->scrapes != a->scrapes || e->used < victim->used)
 			victim = e;
 	}
 	char *copy = malloc(len + 1);
@@ -265,7 +270,8 @@ static void cache_put(struct api *a, int group, int32_t depth, const char *body,
 		return; /* only a cache */
 	memcpy(copy, body, len + 1);
 	free(victim->body);
-	*victim = (struct api_capacity_cache){.version = a->version, .group = group,
+	*victim = (struct api_capacity_cache){.version = a->version, .scrapes = a->scrapes,
+					      .group = group,
 					      .depth = depth, .used = ++a->cap_cache_tick,
 					      .body = copy, .len = len};
 }

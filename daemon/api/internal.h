@@ -74,6 +74,7 @@ struct held_reply {
 #define API_CAPACITY_CACHE 8
 struct api_capacity_cache {
 	uint64_t version;           /* 0 = empty (api versions start at 1) */
+	uint64_t scrapes;           /* measured watts move with every scrape */
 	int group;                  /* enum capacity_group */
 	int32_t depth;              /* -1 = every domain */
 	uint64_t used;              /* LRU stamp */

@@ -444,6 +444,10 @@ int capacity_compute(const struct fleet *f, const struct jobs *t, enum capacity_
 		tot->budget_w += d->budget_w;
 		tot->reserved_w += d->reserved_w;
 		tot->headroom_w += d->budget_w - d->reserved_w;
+		if (d->measured_at) {
+			tot->measured = true;
+			tot->measured_w += d->measured_w;
+		}
 	}
 	if (by_domain) {
 		for (uint32_t i = 0; i < f->ndomains; i++) {
@@ -455,6 +459,8 @@ int capacity_compute(const struct fleet *f, const struct jobs *t, enum capacity_
 			dr->budget_w = f->domains[d].budget_w;
 			dr->reserved_w = f->domains[d].reserved_w;
 			dr->headroom_w = dr->budget_w - dr->reserved_w;
+			dr->measured = f->domains[d].measured_at != 0;
+			dr->measured_w = f->domains[d].measured_w;
 			dr->usable_headroom_w = dr->headroom_w;
 			if (p != FLEET_NONE && s.drow[p].usable_headroom_w < dr->usable_headroom_w)
 				dr->usable_headroom_w = s.drow[p].usable_headroom_w;

@@ -86,6 +86,8 @@ struct capacity_row {
 	uint64_t whole_nodes_free;
 	int64_t budget_w, reserved_w, headroom_w;
 	int64_t usable_headroom_w;     /* domain rows: least headroom of it and its ancestors */
+	bool measured;                 /* domain rows and totals: telemetry has a reading below */
+	double measured_w;             /* then: device watts + host idle of measured nodes */
 	uint64_t active_jobs, active_devices;   /* placed/running jobs and the devices they hold */
 };
 
