@@ -182,7 +182,10 @@ static void on_scraped(void *ud, uint32_t node, const struct scrape_result *r)
 		if (rd->kind == EXPORTER_DCGM) {
 			if (x->xid && x->xid != d->last_xid)
 				bad = exporter_xid_health(x->xid, &reason);
-			d->last_xid = x->xid;
+			if (x->xid != d->last_xid) {
+				d->last_xid = x->xid; /* remembered across restarts */
+				store_put_device_health(a->store, &a->fleet, dev);
+			}
 		} else if (x->health > 0) {
 			bad = x->health;
 		}

@@ -47,7 +47,8 @@ static const char *const stmt_sql[_ST_MAX] = {
 			"VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET domain=?2, "
 			"host_idle_w=?3, grp=?4, labels=?5, exporter_url=?6, state=?7",
 	[ST_DEL_DEVICES] = "DELETE FROM devices WHERE node=?1",
-	[ST_PUT_DEVICE] = "INSERT INTO devices(node, idx, model, health) VALUES (?1,?2,?3,?4)",
+	[ST_PUT_DEVICE] = "INSERT INTO devices(node, idx, model, health, reason, last_xid) "
+			  "VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_NODE_STATE] = "UPDATE nodes SET state=?2 WHERE name=?1",
 	[ST_PUT_JOB] = "INSERT OR REPLACE INTO jobs(id, name, kind, state, uid, owner, queue, priority, "
 		       "preemptible, count, devices, topology, cap_w, min_memory_gib, fp8, stack, "
@@ -61,7 +62,7 @@ static const char *const stmt_sql[_ST_MAX] = {
 			     "VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_PUT_EVENT] = "INSERT INTO events(seq, ts, type, job, node, data) VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_TRIM_EVENTS] = "DELETE FROM events WHERE seq < ?1",
-	[ST_DEVICE_HEALTH] = "UPDATE devices SET health=?3 WHERE node=?1 AND idx=?2",
+	[ST_DEVICE_HEALTH] = "UPDATE devices SET health=?3, reason=?4, last_xid=?5 WHERE node=?1 AND idx=?2",
 };
 
 struct store {
@@ -248,6 +249,8 @@ static int put_node(struct store *s, const struct fleet *f, uint32_t ni, bool de
 		sqlite3_bind_int(q, 2, d->index);
 		bind_text(q, 3, f->models[d->model].name);
 		bind_text(q, 4, fleet_health_name(d->health));
+		bind_text(q, 5, d->health_reason);
+		sqlite3_bind_int64(q, 6, d->last_xid);
 		if (step(s, q) < 0)
 			return -EIO;
 	}
@@ -300,6 +303,8 @@ int store_put_device_health(struct store *s, const struct fleet *f, uint32_t dev
 	bind_text(q, 1, f->nodes[d->node].name);
 	sqlite3_bind_int(q, 2, d->index);
 	bind_text(q, 3, fleet_health_name(d->health));
+	bind_text(q, 4, d->health_reason);
+	sqlite3_bind_int64(q, 5, d->last_xid);
 	if (step(s, q) < 0)
 		return fail_batch(s, -EIO);
 	return 0;
@@ -766,16 +771,21 @@ nomem:
 static int load_states(struct store *s, struct fleet *f, struct err *e)
 {
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT node, idx, health FROM devices WHERE health != 'ok'",
-			       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT node, idx, health, reason, last_xid FROM devices "
+			       "WHERE health != 'ok' OR last_xid != 0", -1, &q, NULL) != SQLITE_OK)
 		return db_err(s, e, "loading device health");
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		uint32_t n = fleet_node_find(f, col_text(q, 0));
 		uint32_t idx = (uint32_t)sqlite3_column_int(q, 1);
 		enum device_health h;
-		if (n != FLEET_NONE && idx < f->nodes[n].ndevices &&
-		    fleet_health_parse(col_text(q, 2), &h) == 0)
-			fleet_device_set_health(f, f->nodes[n].first_device + idx, h);
+		if (n == FLEET_NONE || idx >= f->nodes[n].ndevices ||
+		    fleet_health_parse(col_text(q, 2), &h) < 0)
+			continue;
+		struct device *d = &f->devices[f->nodes[n].first_device + idx];
+		fleet_device_set_health(f, f->nodes[n].first_device + idx, h);
+		d->last_xid = (uint32_t)sqlite3_column_int64(q, 4);
+		free(d->health_reason);
+		d->health_reason = sqlite3_column_type(q, 3) == SQLITE_NULL ? NULL : col_dup(q, 3);
 	}
 	sqlite3_finalize(q);
 	if (sqlite3_prepare_v2(s->db, "SELECT name, state FROM nodes WHERE state != 'up'", -1, &q,
