@@ -636,45 +636,10 @@ START_TEST(retention_drops_old_events_and_answers_410)
 }
 END_TEST
 
-/* Run joulectl as uid/gid 65534 with argv; exit code, stderr into err. */
+/* joulectl as uid/gid 65534: the exit code, its stderr in err (tests/lib/daemon.h). */
 static int ctl_as_other(struct td_daemon *d, const char *const *argv, char *err, size_t errlen)
 {
-	char errpath[PATH_MAX];
-	snprintf(errpath, sizeof(errpath), "%s/other.err", d->dir);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		const char *args[32] = {getenv("JOULECTL")};
-		int n = 1;
-		for (; argv[n - 1] && n < 31; n++)
-			args[n] = argv[n - 1];
-		args[n] = NULL;
-		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int devnull = open("/dev/null", O_RDWR);
-		if (fd < 0 || devnull < 0)
-			_exit(120);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(fd, 2);
-		setenv("JOULE_SOCKET", d->sock, 1);
-		if (setgroups(0, NULL) < 0 || setresgid(OTHER_GID, OTHER_GID, OTHER_GID) < 0 ||
-		    setresuid(OTHER_UID, OTHER_UID, OTHER_UID) < 0)
-			_exit(121);
-		execv(args[0], (char *const *)args);
-		_exit(122);
-	}
-	int status;
-	if (td_wait_pid(pid, 30000, &status) < 0)
-		return -ETIMEDOUT;
-	char *text = NULL;
-	err[0] = '\0';
-	if (td_read_file(errpath, &text, NULL) == 0) {
-		snprintf(err, errlen, "%s", text);
-		free(text);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return td_ctl_as(d, OTHER_UID, OTHER_GID, argv, err, errlen);
 }
 
 static void expect_refusal(struct td_daemon *d, long long id, const char *body, long want,

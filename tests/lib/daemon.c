@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -704,4 +705,46 @@ json_t *td_data_json(const char *name)
 	if (!j)
 		fprintf(stderr, "%s:%d:%d: %s\n", path, e.line, e.column, e.text);
 	return j;
+}
+
+int td_ctl_as(struct td_daemon *d, uid_t uid, gid_t gid, const char *const *argv, char *err,
+	      size_t errlen)
+{
+	char errpath[PATH_MAX];
+	snprintf(errpath, sizeof(errpath), "%s/other.err", d->dir);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		const char *args[32] = {getenv("JOULECTL")};
+		int n = 1;
+		for (; argv[n - 1] && n < 31; n++)
+			args[n] = argv[n - 1];
+		args[n] = NULL;
+		int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int devnull = open("/dev/null", O_RDWR);
+		if (fd < 0 || devnull < 0)
+			_exit(120);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(fd, 2);
+		setenv("JOULE_SOCKET", d->sock, 1);
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(121);
+		execv(args[0], (char *const *)args);
+		_exit(122);
+	}
+	int status;
+	if (td_wait_pid(pid, 30000, &status) < 0)
+		return -ETIMEDOUT;
+	char *text = NULL;
+	size_t len;
+	err[0] = '\0';
+	if (td_read_file(errpath, &text, &len) == 0) {
+		snprintf(err, errlen, "%s", text);
+		free(text);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

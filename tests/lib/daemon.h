@@ -123,6 +123,11 @@ int td_raw(const char *sock, const char *req, size_t len, int timeout_ms, char *
  */
 int td_ctl(struct td_daemon *d, const char *socket, const char *const *argv, struct td_run *r);
 void td_run_free(struct td_run *r);
+/* Run $JOULECTL with argv as another user (uid/gid, no supplementary groups; the caller
+ * must be root) against d; returns its exit code (or 128 + signal), its stderr copied into
+ * err (cut at errlen); -errno when it could not be run. */
+int td_ctl_as(struct td_daemon *d, uid_t uid, gid_t gid, const char *const *argv, char *err,
+	      size_t errlen);
 
 /* Read a whole file (NUL-terminated) into *out. */
 int td_read_file(const char *path, char **out, size_t *len);
