@@ -1394,7 +1394,8 @@ done:
 	return r;
 }
 
-/* device reset NODE INDEX: POST /v1/devices/{node}/{index}/reset (admin). */
+/* device reset NODE INDEX | device fail NODE INDEX [REASON]:
+ * POST /v1/devices/{node}/{index}/reset|fail (admin). */
 static int cmd_device(struct ctx *c, const struct cmd_args *a)
 {
 	struct sbuf path = { 0 };
@@ -1402,10 +1403,12 @@ static int cmd_device(struct ctx *c, const struct cmd_args *a)
 	long long index;
 	int r;
 
-	if (strcmp(a->pos[0], "reset") != 0 || a->npos != 3) {
+	bool fail = strcmp(a->pos[0], "fail") == 0;
+	if ((!fail && strcmp(a->pos[0], "reset") != 0) || a->npos < 3 ||
+	    (!fail && a->npos != 3)) {
 		fprintf(stderr, "joulectl: %s\nusage: joulectl %s\n",
-			strcmp(a->pos[0], "reset") ? "device: unknown subcommand"
-						   : "device reset: NODE and INDEX needed",
+			!fail && strcmp(a->pos[0], "reset") ? "device: unknown subcommand"
+							    : "device: NODE and INDEX needed",
 			a->cmd->synopsis);
 		return ERR_USAGE;
 	}
@@ -1416,12 +1419,23 @@ static int cmd_device(struct ctx *c, const struct cmd_args *a)
 	}
 	sb_add(&path, "/v1/devices/");
 	sb_segment(&path, c->curl, a->pos[1]);
-	sb_printf(&path, "/%lld/reset", index);
+	sb_printf(&path, "/%lld/%s", index, fail ? "fail" : "reset");
 	if (path.err) {
 		r = path.err;
 		goto done;
 	}
-	r = http_call(c, "POST", path.p, NULL, 0, NULL, &root);
+	char *body = NULL;
+	if (fail && a->npos == 4) {
+		json_t *b = json_pack("{s:s}", "reason", a->pos[3]);
+		body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+		json_decref(b);
+		if (!body) {
+			r = ERR_REFUSED;
+			goto done;
+		}
+	}
+	r = http_call(c, "POST", path.p, body, body ? strlen(body) : 0, NULL, &root);
+	free(body);
 	if (r < 0)
 		goto done;
 	if (c->json) {
@@ -2492,7 +2506,7 @@ static const struct command commands[] = {
 	  "capacity [--group-by model|vendor|domain|queue] [--depth N]" },
 	{ "drain", cmd_node_state, NULL, 1, 1, "drain NODE" },
 	{ "resume", cmd_node_state, NULL, 1, 1, "resume NODE" },
-	{ "device", cmd_device, NULL, 1, 3, "device reset NODE INDEX" },
+	{ "device", cmd_device, NULL, 1, 4, "device reset|fail NODE INDEX [REASON]" },
 	{ "submit", cmd_submit, submit_opts, 0, 1,
 	  "submit [FILE|-] [--name NAME] [--kind KIND] [--workers N] ... (see joulectl --help)" },
 	{ "jobs", cmd_jobs, jobs_opts, 0, 0,
@@ -2547,6 +2561,9 @@ static const char help_text[] =
 	"  device reset NODE INDEX\n"
 	"                         mark a degraded or failed device ok again at once (admin;\n"
 	"                         otherwise clean exporter scrapes bring it back)\n"
+	"  device fail NODE INDEX [REASON]\n"
+	"                         take a device out of service (admin; maintenance): it leaves\n"
+	"                         placement and a training job on it goes back to pending\n"
 	"  submit [FILE|-] [FLAGS]\n"
 	"                         submit a job; FLAGS override the file's fields or, with\n"
 	"                         no FILE, build the whole request; prints \"job ID STATE\"\n"

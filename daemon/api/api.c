@@ -443,11 +443,12 @@ static void route(struct ctx *c)
 			return method_not_allowed(c, "POST");
 		return api_node_action(c, seg[1], seg[2]);
 	}
-	if (n == 4 && strcmp(seg[0], "devices") == 0 && strcmp(seg[3], "reset") == 0) {
+	if (n == 4 && strcmp(seg[0], "devices") == 0 &&
+	    (strcmp(seg[3], "reset") == 0 || strcmp(seg[3], "fail") == 0)) {
 		c->route = API_ROUTE_DEVICE_RESET;
 		if (m != HTTP_POST)
 			return method_not_allowed(c, "POST");
-		return api_device_reset(c, seg[1], seg[2]);
+		return api_device_action(c, seg[1], seg[2], seg[3]);
 	}
 	if (n == 1 && strcmp(seg[0], "devices") == 0) {
 		c->route = API_ROUTE_DEVICES;

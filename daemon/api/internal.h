@@ -187,7 +187,7 @@ int api_telemetry_start(struct api *a, struct err *e);
 int api_telemetry_sync(struct api *a);        /* after the fleet changed */
 void api_telemetry_close(struct api *a);
 void api_telemetry_free(struct api *a);
-void api_device_reset(struct ctx *c, const char *node, const char *index);
+void api_device_action(struct ctx *c, const char *node, const char *index, const char *action);
 
 /* Metrics (metrics.c). */
 void api_metrics_request(struct api *a, int route, int status, uint64_t ns);

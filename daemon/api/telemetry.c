@@ -261,15 +261,35 @@ void api_telemetry_free(struct api *a)
 	a->reading = NULL;
 }
 
-/* POST /v1/devices/{node}/{index}/reset */
-void api_device_reset(struct ctx *c, const char *node, const char *index)
+/* POST /v1/devices/{node}/{index}/reset, and …/fail {"reason": "…"} (maintenance: the
+ * device leaves placement, its training job goes back to pending; it stays failed until a
+ * reset, or until its exporter reports clean scrapes) */
+void api_device_action(struct ctx *c, const char *node, const char *index, const char *action)
 {
 	struct api *a = c->a;
+	bool fail = strcmp(action, "fail") == 0;
+	char reason[128] = "failed by an admin";
 	char *end;
 	if (api_query_check(c, NULL) < 0)
 		return api_fail(c, c->err.code);
-	if (api_require_admin(c, "resetting a device") < 0)
+	if (api_require_admin(c, fail ? "failing a device" : "resetting a device") < 0)
 		return api_fail(c, ERR_FORBIDDEN);
+	if (fail && c->req->body_len > 0) {
+		json_t *body = NULL;
+		if (codec_parse(c->req->body, c->req->body_len, &body, &c->err) < 0)
+			return api_fail(c, c->err.code);
+		const json_t *r = json_object_get(body, "reason");
+		if (json_object_size(body) != (r ? 1u : 0u) || (r && (!json_is_string(r) ||
+		    json_string_length(r) == 0 || json_string_length(r) > 100))) {
+			json_decref(body);
+			err_set(&c->err, ERR_INVALID, r ? "reason" : NULL,
+				"the body is {\"reason\": a string of 1-100 characters}");
+			return api_fail(c, ERR_INVALID);
+		}
+		if (r)
+			snprintf(reason, sizeof(reason), "%s", json_string_value(r));
+		json_decref(body);
+	}
 	uint32_t n = fleet_node_find(&a->fleet, node);
 	unsigned long i = strtoul(index, &end, 10);
 	if (n == FLEET_NONE || *end || !*index || i >= a->fleet.nodes[n].ndevices) {
@@ -277,7 +297,9 @@ void api_device_reset(struct ctx *c, const char *node, const char *index)
 		return api_fail(c, ERR_NOT_FOUND);
 	}
 	uint32_t dev = a->fleet.nodes[n].first_device + (uint32_t)i;
-	if (a->fleet.devices[dev].health != HEALTH_OK)
+	if (fail && a->fleet.devices[dev].health != HEALTH_FAILED)
+		device_health(a, dev, HEALTH_FAILED, reason);
+	else if (!fail && a->fleet.devices[dev].health != HEALTH_OK)
 		device_health(a, dev, HEALTH_OK, "reset by an admin");
 	api_ok(c, 200, codec_device_encode(&a->fleet, dev));
 }

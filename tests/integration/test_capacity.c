@@ -10,8 +10,8 @@
  * power-limited walk are re-implemented from their prose in proto/API.md.
  * A recount is trusted only when the capacity ETag is the same before and after it (a 304
  * to If-None-Match), so the two views are of one state.
- * Not covered: unhealthy devices (a device failure cannot be injected through the API yet;
- * every device here stays "ok", and the unhealthy counts are checked to be 0 = the recount).
+ * Device failures are injected with POST /v1/devices/{node}/{index}/fail (and undone with
+ * /reset), the admin's maintenance switch; the recount reads every device's health.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -806,9 +806,10 @@ START_TEST(capacity_matches_a_brute_force_recount_after_random_changes)
 	uint64_t ids[256];
 	unsigned nids = 0;
 	char body[1024];
+	unsigned failed = 0;
 	check_all("fresh fleet");
 	for (int step = 0; step < 60; step++) {
-		unsigned op = rnd(20);
+		unsigned op = rnd(23);
 		if (op < 10 || nids == 0) {
 			/* 422 when a cap_w suits none of the allowed models: nothing changes */
 			struct td_response r;
@@ -828,6 +829,16 @@ START_TEST(capacity_matches_a_brute_force_recount_after_random_changes)
 		} else if (op < 18) {
 			json_decref(REQ("POST", fmt("/v1/nodes/%s/resume", node_names[rnd(10)]), NULL,
 					-1));
+		} else if (op == 20 || op == 21) {
+			/* a device fails (its training job goes back to pending) */
+			json_t *dv = REQ("POST", fmt("/v1/devices/%s/%u/fail", node_names[rnd(10)], rnd(4)),
+					 "{\"reason\":\"test\"}", -1);
+			const char *h = dv ? json_string_value(json_object_get(dv, "health")) : NULL;
+			failed += h && strcmp(h, "failed") == 0;
+			json_decref(dv);
+		} else if (op == 22) {
+			json_decref(REQ("POST", fmt("/v1/devices/%s/%u/reset", node_names[rnd(10)], rnd(4)),
+					NULL, -1));
 		} else {
 			/* a launcher says a placed job runs (or, sometimes, that it ended) */
 			const char *to = rnd(3) ? "running" : "succeeded";
@@ -839,6 +850,7 @@ START_TEST(capacity_matches_a_brute_force_recount_after_random_changes)
 			check_all(fmt("seed %d step %d", _i, step));
 	}
 	check_all(fmt("seed %d end", _i));
+	ck_assert_msg(failed > 0, "seed %d never failed a device: the unhealthy counts went unchecked", _i);
 }
 END_TEST
 
