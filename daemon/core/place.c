@@ -468,8 +468,10 @@ static int run(struct attempt *a)
 			rollback(a);
 			return 1;
 		}
-		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL, NULL)) < 0 ||
-		    (rc = arrange(a)) < 0)
+		/* candidates in best-fit order, tried as they come: no scoring sort (the tightest
+		 * node that power allows wins; the scan is what finds power further on) */
+		if ((rc = collect(a, (uint32_t)total, (uint32_t)total, 0, 0, GROUP_NONE, NULL,
+				  NULL)) < 0)
 			return rc;
 		for (uint32_t i = 0; i < a->nc; i++) {
 			fill_node(a, a->c[i].node, a->want);
@@ -1234,6 +1236,16 @@ static int find_victims(struct fleet *f, const struct jobs *t, const struct job 
 	kept = calloc(nc + 1, sizeof(*kept));
 	if (!kept) {
 		rc = -ENOMEM;
+		goto out;
+	}
+	/* would even all of them make room? one check instead of one per victim when not */
+	for (uint32_t i = 0; i < nc; i++)
+		unhold(f, cands[i]);
+	int all = nc ? fits_quick(f, j) : 0;
+	for (uint32_t i = nc; i-- > 0;)
+		rehold(f, cands[i]);
+	if (all <= 0) {
+		rc = all;
 		goto out;
 	}
 	for (uint32_t i = 0; i < nc && !*fits; i++) {
