@@ -321,10 +321,11 @@ static int collect(struct attempt *a, uint32_t need_free, uint32_t per_worker, u
 						total = 0; /* already counted */
 				}
 				/* a rack counts only if its domains can take the whole gang */
+				uint32_t blocking = k;
 				if (total >= a->need && grouping == GROUP_RACK &&
-				    !power_fits(f, k, (int64_t)a->need * a->worker_w, NULL)) {
+				    !power_fits(f, k, (int64_t)a->need * a->worker_w, &blocking)) {
 					a->power_blocked = true;
-					a->blocking_domain = k;
+					a->blocking_domain = blocking; /* the rack or an ancestor */
 					a->blocking_need = a->worker_w;
 					total = 0;
 				}
