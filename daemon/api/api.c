@@ -706,6 +706,8 @@ static void on_tick(uv_timer_t *t)
 	char reason[96];
 
 	api_events_trim(a, now);
+	if (!a->opt.demo_finish && !a->opt.placed_timeout_s)
+		return; /* nothing below applies: no walk over the active jobs */
 	for (uint32_t i = a->jobs.nactive; i-- > 0;) {
 		struct job *j = a->jobs.active[i];
 		if (a->opt.demo_finish) {
@@ -762,6 +764,7 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 	fleet_init(&a->fleet);
 	jobs_init(&a->jobs);
 	hmap_init_str(&a->user_names);
+	hmap_init_u64(&a->admin_by_uid);
 	if ((rc = store_load(store, &a->fleet, &a->jobs, e)) < 0)
 		goto fail;
 	if ((rc = api_events_load(a, e)) < 0)
@@ -787,6 +790,7 @@ fail:
 	jobs_free(&a->jobs);
 	api_events_clear(a);
 	hmap_free(&a->user_names);
+	hmap_free(&a->admin_by_uid);
 	free(a);
 	return rc;
 }
@@ -817,6 +821,7 @@ void api_free(struct api *a)
 	api_telemetry_free(a);
 	free(a->node_reported);
 	hmap_free(&a->user_names);
+	hmap_free(&a->admin_by_uid);
 	for (uint32_t i = 0; i < a->nnames; i++)
 		free(a->names[i]);
 	free(a->names);

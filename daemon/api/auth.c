@@ -22,12 +22,10 @@ static bool member(struct api *a, uid_t uid, gid_t gid)
 {
 	gid_t admin = (gid_t)a->opt.admin_gid;
 	uint32_t v;
-	char key[24];
 
 	if (gid == admin)
 		return true;
-	snprintf(key, sizeof(key), "g%u", (unsigned)uid);
-	if (hmap_get_str(&a->user_names, key, &v))
+	if (hmap_get_u64(&a->admin_by_uid, uid, &v))
 		return v != 0;
 	bool yes = false;
 	struct passwd pw, *res = NULL;
@@ -39,7 +37,7 @@ static bool member(struct api *a, uid_t uid, gid_t gid)
 			for (int i = 0; i < n && !yes; i++)
 				yes = groups[i] == admin;
 	}
-	hmap_put_str(&a->user_names, key, yes ? 1 : 0); /* a failed cache put only costs time */
+	hmap_put_u64(&a->admin_by_uid, uid, yes ? 1 : 0); /* a failed cache put only costs time */
 	return yes;
 }
 

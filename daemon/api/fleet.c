@@ -178,12 +178,10 @@ void api_node_action(struct ctx *c, const char *name, const char *action)
 		err_set(&c->err, ERR_NOT_FOUND, NULL, "no node %s", name);
 		return api_fail(c, ERR_NOT_FOUND);
 	}
-	enum node_state before = a->fleet.nodes[n].state;
 	rc = strcmp(action, "drain") == 0 ? fleet_node_drain(&a->fleet, n, &c->err)
 					  : fleet_node_resume(&a->fleet, n, &c->err);
 	if (rc < 0)
 		return api_fail(c, rc);
-	(void)before;
 	api_sync_node(a, n);
 	api_ok(c, 200, codec_node_encode(&a->fleet, n, false));
 }

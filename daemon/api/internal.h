@@ -96,6 +96,7 @@ struct api {
 	bool pass_more;             /* the last pass stopped at its bound */
 	bool pass_needed;           /* a job was submitted since the last pass */
 	struct hmap user_names;     /* uid → index in names */
+	struct hmap admin_by_uid;   /* uid → 1 admin / 0 not (auth.c's group-list cache) */
 	char **names;
 	uint32_t nnames;
 	uint64_t commits, commit_failures;

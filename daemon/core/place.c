@@ -196,7 +196,7 @@ struct attempt {
 	struct job_worker *w;/* want entries */
 	uint32_t placed;
 	/* diagnostics, kept across models */
-	bool power_blocked, enough_devices, topology_blocked;
+	bool power_blocked, enough_devices;
 	uint32_t blocking_domain;
 	int64_t blocking_need;
 	/* scratch */
@@ -504,7 +504,6 @@ static int run(struct attempt *a)
 	a->enough_devices = true;
 	if (grouping != GROUP_NONE && groups_ok == 0) {
 		/* no rack or group has the devices, whatever the power: no need to sort */
-		a->topology_blocked = true;
 		return 1;
 	}
 	if ((rc = arrange(a)) < 0)
@@ -524,7 +523,6 @@ static int run(struct attempt *a)
 				return 0;
 			rollback(a);
 		}
-		a->topology_blocked = !a->power_blocked;
 		return 1;
 	}
 	/* racks with most room first (fewest racks for a gang; for spread, racks holding the
