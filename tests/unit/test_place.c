@@ -16,45 +16,7 @@
 
 /* ---- a world: one fleet, one job table, a clock ---- */
 
-struct world {
-	struct fleet f;
-	struct jobs t;
-	int64_t now;
-};
-
-static void world_open(struct world *w, const struct fleet_builder *b)
-{
-	struct err e = {0};
-
-	fleet_init(&w->f);
-	jobs_init(&w->t);
-	w->now = 1000;
-	ck_assert_msg(fb_import(&w->f, b, &e) == 0, "import: %s: %s", e.field, e.message);
-}
-
-static void world_close(struct world *w)
-{
-	jobs_free(&w->t);
-	fleet_free(&w->f);
-}
-
-static struct job *job_mk(uint32_t count, uint32_t devices, uint32_t cap_w,
-			  enum job_topology topo)
-{
-	struct job *j = job_new();
-	ck_assert_ptr_nonnull(j);
-	j->name = strdup("job");
-	j->queue = strdup("default");
-	j->owner = strdup("alice");
-	ck_assert(j->name && j->queue && j->owner);
-	j->uid = 1000;
-	j->req.kind = JOB_TRAINING;
-	j->req.topology = topo;
-	j->req.count = count;
-	j->req.devices = devices;
-	j->req.cap_w = cap_w;
-	return j;
-}
+#include "../lib/world.h"
 
 /* Allowed model names, NULL-terminated. */
 static void job_models(struct job *j, ...)
