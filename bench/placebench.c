@@ -201,7 +201,7 @@ static int pb_build_fleet(struct fleet *f, const struct pb_opts *o, struct err *
 	if (!doms || !nodes || !devs || !rack_model || !idle || !load || !ar.buf)
 		goto fail;
 	for (uint32_t m = 0; m < PB_NMODELS; m++)
-		devs[m] = (struct fleet_device_spec){pb_models[m].name, o->devices};
+		devs[m] = (struct fleet_device_spec){.model = pb_models[m].name, .count = o->devices};
 	unsigned w[PB_NMODELS];
 	for (uint32_t m = 0; m < PB_NMODELS; m++)
 		w[m] = pb_rack_mix[m].weight;

@@ -330,7 +330,7 @@ int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, st
 	static const char *const keys[] = {"name", "kind", "queue", "priority", "preemptible",
 					   "workers", "replicas", "min_replicas", "devices",
 					   "per_worker", "per_replica", "accelerator", "power",
-					   "topology", "duration_s", NULL};
+					   "topology", "duration_s", "on_device_failure", NULL};
 	struct job_request *r = &j->req;
 	const char *s;
 	uint64_t u;
@@ -405,6 +405,13 @@ int codec_job_decode(const json_t *doc, const struct fleet *f, struct job *j, st
 		return rc;
 	if (rc == 0)
 		r->duration_s = i64;
+	r->keep_on_device_failure = r->kind == JOB_INFERENCE;
+	if ((rc = get_str(doc, "on_device_failure", "on_device_failure", 16, false, &s, e)) < 0)
+		return rc;
+	if (rc == 0 && strcmp(s, "requeue") != 0 && strcmp(s, "keep") != 0)
+		return err_set(e, ERR_INVALID, "on_device_failure", "must be requeue or keep");
+	if (rc == 0)
+		r->keep_on_device_failure = strcmp(s, "keep") == 0;
 	const json_t *a = json_object_get(doc, "accelerator");
 	if (a && !json_is_null(a) && (rc = decode_accel(a, f, r, e)) < 0)
 		return rc;
@@ -452,6 +459,8 @@ void codec_fleet_doc_free(struct fleet_doc *d)
 	free((void *)d->domains);
 	if (d->nodes)
 		for (uint32_t i = 0; i < d->nnodes; i++) {
+			for (uint32_t k = 0; d->nodes[i].devs && k < d->nodes[i].ndevs; k++)
+				free((void *)d->nodes[i].devs[k].uuids);
 			free((void *)d->nodes[i].devs);
 			free((void *)d->nodes[i].labels_json);
 		}
@@ -529,6 +538,40 @@ static int decode_domain(const json_t *o, struct fleet_domain_spec *d, struct er
 	return 0;
 }
 
+/* "uuids": one printable string per device, as the node's exporter labels it
+ * (dcgm-exporter's UUID label); they must differ from each other. */
+static int decode_uuids(const json_t *d, struct fleet_device_spec *ds, const char *field,
+			struct err *e)
+{
+	const json_t *us = json_object_get(d, "uuids");
+	char f2[64];
+	if (!us)
+		return 0;
+	if (!json_is_array(us) || json_array_size(us) != ds->count)
+		return err_set(e, ERR_INVALID, FIELDF(f2, "%s.uuids", field),
+			       "must be a list of %u strings, one per device", ds->count);
+	const char **v = calloc(ds->count + 1, sizeof(*v));
+	if (!v)
+		return err_set(e, -ENOMEM, NULL, "out of memory");
+	ds->uuids = v;
+	for (uint32_t k = 0; k < ds->count; k++) {
+		const json_t *x = json_array_get(us, k);
+		const char *str = json_string_value(x);
+		bool ok = str && *str && json_string_length(x) <= 63;
+		for (const char *c = str; ok && *c; c++)
+			ok = *c > ' ' && *c < 0x7f;
+		if (!ok)
+			return err_set(e, ERR_INVALID, FIELDF(f2, "%s.uuids[%u]", field, k),
+				       "must be 1-63 printable characters without spaces");
+		for (uint32_t q = 0; q < k; q++)
+			if (strcmp(v[q], str) == 0)
+				return err_set(e, ERR_INVALID, FIELDF(f2, "%s.uuids[%u]", field, k),
+					       "repeats %s", str);
+		v[k] = str;
+	}
+	return 0;
+}
+
 static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e)
 {
 	/* Read-only fields of GET answers are accepted so an export imports as it is. */
@@ -581,7 +624,7 @@ static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e
 		return err_set(e, -ENOMEM, NULL, "out of memory");
 	n->devs = ds;
 	for (size_t i = 0; i < json_array_size(devs); i++) {
-		static const char *const dkeys[] = {"model", "count", NULL};
+		static const char *const dkeys[] = {"model", "count", "uuids", NULL};
 		const json_t *d = json_array_get(devs, i);
 		FIELDF(field, "devices[%zu]", i);
 		if (!json_is_object(d))
@@ -595,6 +638,8 @@ static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e
 		}
 		ds[i].count = rc == 0 ? (uint32_t)u : 1;
 		n->ndevs++;
+		if ((rc = decode_uuids(d, &ds[i], field, e)) < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -771,8 +816,17 @@ static json_t *node_dev_specs(const struct fleet *f, const struct node *n)
 			c++;
 			k++;
 		}
-		json_array_append_new(arr, json_pack("{s:s, s:I}", "model", f->models[m].name,
-						     "count", (json_int_t)c));
+		json_t *spec = json_pack("{s:s, s:I}", "model", f->models[m].name, "count",
+					 (json_int_t)c);
+		bool all = true;   /* a run lists uuids only when every device has one */
+		for (uint32_t q = k - c; q < k; q++)
+			all = all && f->devices[n->first_device + q].uuid;
+		json_t *uu = spec && all ? json_array() : NULL;
+		for (uint32_t q = k - c; uu && q < k; q++)
+			json_array_append_new(uu, json_string(f->devices[n->first_device + q].uuid));
+		if (uu)
+			json_object_set_new(spec, "uuids", uu);
+		json_array_append_new(arr, spec);
 	}
 	return arr;
 }
@@ -824,6 +878,7 @@ json_t *codec_node_encode(const struct fleet *f, uint32_t ni, bool with_devices)
 								 : json_real(d->measured_w));
 		json_object_set_new(last, "health_reason",
 				    d->health_reason ? json_string(d->health_reason) : json_null());
+		json_object_set_new(last, "uuid", d->uuid ? json_string(d->uuid) : json_null());
 	}
 	if (!devs || json_object_set_new(o, "devices", devs) < 0) {
 		json_decref(o);
@@ -836,13 +891,14 @@ json_t *codec_device_encode(const struct fleet *f, uint32_t di)
 {
 	const struct device *d = &f->devices[di];
 	const struct model *m = &f->models[d->model];
-	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "node", f->nodes[d->node].name,
+	return json_pack("{s:s, s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "node", f->nodes[d->node].name,
 			 "index", (json_int_t)d->index, "model", m->name, "vendor", m->vendor,
 			 "health", fleet_health_name(d->health), "job",
 			 d->job ? json_integer((json_int_t)d->job) : json_null(), "cap_w",
 			 d->job ? json_integer(d->cap_w) : json_null(), "measured_w",
 			 isnan(d->measured_w) ? json_null() : json_real(d->measured_w),
-			 "health_reason", d->health_reason ? json_string(d->health_reason) : json_null());
+			 "health_reason", d->health_reason ? json_string(d->health_reason) : json_null(),
+			 "uuid", d->uuid ? json_string(d->uuid) : json_null());
 }
 
 static json_t *placement_encode(const struct fleet *f, const struct job *j)
@@ -901,6 +957,8 @@ json_t *codec_job_encode(const struct fleet *f, const struct job *j)
 		json_object_set_new(o, "power", json_pack("{s:s, s:f, s:n}", "cap", "auto", "min_perf",
 							  r->min_perf, "cap_w"));
 	json_object_set_new(o, "requeues", json_integer(j->requeues));
+	json_object_set_new(o, "on_device_failure",
+			    json_string(r->keep_on_device_failure ? "keep" : "requeue"));
 	json_object_set_new(o, "duration_s",
 			    r->duration_s ? json_integer(r->duration_s) : json_null());
 	json_object_set_new(o, "submitted_at", codec_time(j->submitted_at));

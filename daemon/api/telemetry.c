@@ -101,7 +101,7 @@ static void device_health(struct api *a, uint32_t dev, enum device_health h, con
 		return;
 	api_event(a, "job.device_failed", j->id, node, json_pack("{s:i, s:s}", "index", d->index,
 							       "reason", why ? why : ""));
-	if (j->req.kind == JOB_TRAINING) {
+	if (!j->req.keep_on_device_failure) {
 		char reason[160];
 		snprintf(reason, sizeof(reason), "DEVICE_FAILED: %s/%u: %s", node, d->index,
 			 why ? why : "failed");
@@ -147,7 +147,13 @@ static void on_scraped(void *ud, uint32_t node, const struct scrape_result *r)
 		a->scrape_failures++;
 		return scrape_failed(a, node, why);
 	}
-	int rc = exporter_read(r->body, r->len, n->ndevices, NULL, now * 1000,
+	const char *uuids[FLEET_MAX_NODE_DEVICES];
+	bool any_uuid = false;
+	for (uint32_t k = 0; k < n->ndevices; k++) {
+		uuids[k] = a->fleet.devices[n->first_device + k].uuid;
+		any_uuid = any_uuid || uuids[k];
+	}
+	int rc = exporter_read(r->body, r->len, n->ndevices, any_uuid ? uuids : NULL, now * 1000,
 			       (int64_t)a->opt.stale_s * 1000, rd);
 	if (rc < 0 || rd->devices_seen == 0) {
 		if (rc < 0)

@@ -47,8 +47,10 @@ void fleet_free(struct fleet *f)
 		free(f->nodes[i].exporter_url);
 		free(f->nodes[i].scrape_error);
 	}
-	for (uint32_t i = 0; i < f->ndevices; i++)
+	for (uint32_t i = 0; i < f->ndevices; i++) {
 		free(f->devices[i].health_reason);
+		free(f->devices[i].uuid);
+	}
 	free(f->models);
 	free(f->domains);
 	free(f->nodes);
@@ -689,6 +691,25 @@ static int set_str(char **dst, const char *src)
 	return 0;
 }
 
+/* A node's device UUIDs as the spec gives them (none given: none kept). */
+static int set_uuids(struct fleet *f, const struct node *n, const struct fleet_node_spec *s)
+{
+	uint32_t at = 0;
+	int r;
+	for (uint32_t k = 0; k < s->ndevs; k++)
+		for (uint32_t c = 0; c < s->devs[k].count && at < n->ndevices; c++, at++) {
+			struct device *d = &f->devices[n->first_device + at];
+			const char *u = s->devs[k].uuids ? s->devs[k].uuids[c] : NULL;
+			if (!u) {
+				free(d->uuid);
+				d->uuid = NULL;
+			} else if ((r = set_str(&d->uuid, u)) < 0) {
+				return r;
+			}
+		}
+	return 0;
+}
+
 static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 		      const struct hmap *model_names, const struct hmap *domain_names)
 {
@@ -724,7 +745,7 @@ static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 		n->group_id = g;
 	}
 	if (!im->devs_changed[i])
-		return 0;
+		return set_uuids(f, n, s);
 
 	/* Orphan the old device and slot records, then append the new list. */
 	for (uint32_t k = 0; k < n->nslots; k++) {
@@ -775,7 +796,7 @@ static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 			slot->mask |= 1ull << at;
 		}
 	}
-	return 0;
+	return set_uuids(f, n, s);
 }
 
 static int apply(struct fleet *f, struct import *im, const struct hmap *model_names,

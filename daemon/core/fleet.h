@@ -95,6 +95,7 @@ struct device {
 	float measured_w;           /* last reading, NaN when none */
 	uint32_t last_xid;          /* the last XID an exporter reported */
 	char *health_reason;        /* why not ok; NULL when ok */
+	char *uuid;                 /* the exporter's UUID (e.g. "GPU-…"); NULL when unknown */
 };
 
 /* A (node, model) pair: the unit the free index files. */
@@ -134,6 +135,7 @@ struct fleet_domain_spec {
 struct fleet_device_spec {
 	const char *model;
 	uint32_t count;
+	const char *const *uuids;   /* NULL, or count UUIDs in index order */
 };
 
 struct fleet_node_spec {

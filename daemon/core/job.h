@@ -62,6 +62,7 @@ struct job_request {
 	char vendors[JOB_MAX_VENDORS][16];
 	char (*models)[48];             /* nmodels names, heap; NULL when none */
 	int64_t duration_s;             /* 0 = unknown */
+	bool keep_on_device_failure;    /* a failed device does not send the job back to pending */
 };
 
 /* One placed worker/replica: devices (bit mask of indexes) on one node, one model. */

@@ -47,16 +47,16 @@ static const char *const stmt_sql[_ST_MAX] = {
 			"VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET domain=?2, "
 			"host_idle_w=?3, grp=?4, labels=?5, exporter_url=?6, state=?7",
 	[ST_DEL_DEVICES] = "DELETE FROM devices WHERE node=?1",
-	[ST_PUT_DEVICE] = "INSERT INTO devices(node, idx, model, health, reason, last_xid) "
-			  "VALUES (?1,?2,?3,?4,?5,?6)",
+	[ST_PUT_DEVICE] = "INSERT INTO devices(node, idx, model, health, reason, last_xid, uuid) "
+			  "VALUES (?1,?2,?3,?4,?5,?6,?7)",
 	[ST_NODE_STATE] = "UPDATE nodes SET state=?2 WHERE name=?1",
 	[ST_PUT_JOB] = "INSERT OR REPLACE INTO jobs(id, name, kind, state, uid, owner, queue, priority, "
 		       "preemptible, count, devices, topology, cap_w, min_memory_gib, fp8, stack, "
 		       "vendors, models, duration_s, idem_key, reason, submitted_at, placed_at, "
 		       "finished_at, min_count, capability, need_memory_gib, need_bandwidth_gbs, "
-		       "need_bf16_tflops, need_fp8, cap_auto, min_perf, requeues) VALUES (?1,?2,?3,?4,"
-		       "?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,"
-		       "?25,?26,?27,?28,?29,?30,?31,?32,?33)",
+		       "need_bf16_tflops, need_fp8, cap_auto, min_perf, requeues, on_device_failure) VALUES "
+		       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,"
+		       "?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34)",
 	[ST_DEL_PLACEMENT] = "DELETE FROM placements WHERE job=?1",
 	[ST_PUT_PLACEMENT] = "INSERT INTO placements(job, worker, node, model, mask, cap_w) "
 			     "VALUES (?1,?2,?3,?4,?5,?6)",
@@ -251,6 +251,7 @@ static int put_node(struct store *s, const struct fleet *f, uint32_t ni, bool de
 		bind_text(q, 4, fleet_health_name(d->health));
 		bind_text(q, 5, d->health_reason);
 		sqlite3_bind_int64(q, 6, d->last_xid);
+		bind_text(q, 7, d->uuid);
 		if (step(s, q) < 0)
 			return -EIO;
 	}
@@ -378,6 +379,7 @@ int store_put_job(struct store *s, const struct fleet *f, const struct job *j, b
 	sqlite3_bind_int(q, 31, r->cap_auto);
 	sqlite3_bind_double(q, 32, r->min_perf);
 	sqlite3_bind_int64(q, 33, j->requeues);
+	bind_text(q, 34, r->keep_on_device_failure ? "keep" : "requeue");
 	if (step(s, q) < 0)
 		return fail_batch(s, -EIO);
 	if (!with_placement)
@@ -595,6 +597,7 @@ static int load_fleet(struct store *s, struct fleet *f, struct err *e)
 			GROW(devs, ndev, cdev);
 			KEEP(devs[ndev].model, q, 6);
 			devs[ndev].count = 1;
+			devs[ndev].uuids = NULL;   /* load_states sets them */
 			ndev++;
 			nodes[nn - 1].ndevs++;
 		}
@@ -657,7 +660,7 @@ static int load_jobs(struct store *s, struct fleet *f, struct jobs *t, struct er
 			       "stack, vendors, models, duration_s, idem_key, reason, submitted_at, "
 			       "placed_at, finished_at, min_count, capability, need_memory_gib, "
 			       "need_bandwidth_gbs, need_bf16_tflops, need_fp8, cap_auto, min_perf, "
-			       "requeues FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+			       "requeues, on_device_failure FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK)
 		return db_err(s, e, "loading jobs");
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		struct job *j = job_new();
@@ -712,6 +715,7 @@ static int load_jobs(struct store *s, struct fleet *f, struct jobs *t, struct er
 		r->cap_auto = sqlite3_column_int(q, 30) != 0;
 		r->min_perf = sqlite3_column_double(q, 31);
 		j->requeues = (uint32_t)sqlite3_column_int64(q, 32);
+		r->keep_on_device_failure = strcmp(col_text(q, 33), "keep") == 0;
 		if (!r->min_count)
 			r->min_count = r->count;
 		if (!j->name || !j->owner || !j->queue) {
@@ -771,8 +775,9 @@ nomem:
 static int load_states(struct store *s, struct fleet *f, struct err *e)
 {
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT node, idx, health, reason, last_xid FROM devices "
-			       "WHERE health != 'ok' OR last_xid != 0", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT node, idx, health, reason, last_xid, uuid FROM devices "
+			       "WHERE health != 'ok' OR last_xid != 0 OR uuid IS NOT NULL", -1, &q,
+			       NULL) != SQLITE_OK)
 		return db_err(s, e, "loading device health");
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		uint32_t n = fleet_node_find(f, col_text(q, 0));
@@ -782,7 +787,12 @@ static int load_states(struct store *s, struct fleet *f, struct err *e)
 		    fleet_health_parse(col_text(q, 2), &h) < 0)
 			continue;
 		struct device *d = &f->devices[f->nodes[n].first_device + idx];
-		fleet_device_set_health(f, f->nodes[n].first_device + idx, h);
+		if (sqlite3_column_type(q, 5) != SQLITE_NULL) {
+			free(d->uuid);
+			d->uuid = col_dup(q, 5);
+		}
+		if (h != HEALTH_OK)
+			fleet_device_set_health(f, f->nodes[n].first_device + idx, h);
 		d->last_xid = (uint32_t)sqlite3_column_int64(q, 4);
 		free(d->health_reason);
 		d->health_reason = sqlite3_column_type(q, 3) == SQLITE_NULL ? NULL : col_dup(q, 3);

@@ -783,6 +783,121 @@ START_TEST(an_xid_failure_fails_the_device_requeues_its_job_and_clean_scrapes_br
 }
 END_TEST
 
+#define SAMPLE_UUID "GPU-a8394b51-c086-568a-9f1a-c1e1c934c44c" /* gpu 0 in the real sample */
+
+/* Import node g1 (8 H100) whose device 5 has the sample's UUID. */
+static void import_uuid_node(struct td_daemon *d, const struct server *s)
+{
+	char body[1024];
+	snprintf(body, sizeof(body),
+		 "{\"domains\":[{\"name\":\"site\",\"budget_w\":1000000}],\"nodes\":[{\"name\":\"g1\","
+		 "\"domain\":\"site\",\"host_idle_w\":1500,\"exporter_url\":\"http://127.0.0.1:%d/g1\","
+		 "\"devices\":[{\"model\":\"%s\",\"count\":8,\"uuids\":[\"GPU-0\",\"GPU-1\",\"GPU-2\","
+		 "\"GPU-3\",\"GPU-4\",\"%s\",\"GPU-6\",\"GPU-7\"]}]}]}", s->port, H100, SAMPLE_UUID);
+	struct td_response r = {0};
+	ck_assert_int_eq(td_http(d, "POST", "/v1/fleet", body, NULL, &r), 0);
+	ck_assert_msg(r.status == 200, "import: %ld %s", r.status, r.raw);
+	td_response_free(&r);
+}
+
+START_TEST(dcgm_series_map_to_devices_by_uuid_before_the_gpu_index)
+{
+	struct td_daemon d = {0};
+	struct server s = {0};
+	server_start(&s, 0);
+	ex_dcgm("/g1", 0);
+	start(&d, false);
+
+	/* a uuid list of the wrong length, or with a repeat, is refused naming the field */
+	static const char *const bad[][2] = {
+		{"[\"GPU-0\"]", "nodes[0].devices[0].uuids"},
+		{"[\"A\",\"B\",\"A\",\"C\",\"D\",\"E\",\"F\",\"G\"]", "nodes[0].devices[0].uuids[2]"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		char body[512];
+		snprintf(body, sizeof(body),
+			 "{\"domains\":[{\"name\":\"site\",\"budget_w\":1000000}],\"nodes\":[{\"name\":"
+			 "\"g1\",\"domain\":\"site\",\"devices\":[{\"model\":\"%s\",\"count\":8,"
+			 "\"uuids\":%s}]}]}", H100, bad[i][0]);
+		struct td_response r = {0};
+		ck_assert_int_eq(td_http(&d, "POST", "/v1/fleet", body, NULL, &r), 0);
+		ck_assert_msg(r.status == 422, "bad uuids %s: %ld %s", bad[i][0], r.status, r.raw);
+		ck_assert_str_eq(jstr(json_object_get(r.json, "error"), "field"), bad[i][1]);
+		td_response_free(&r);
+	}
+
+	import_uuid_node(&d, &s);
+	const char *const measured[] = {"g1", NULL};
+	wait_measured(&d, measured, 5000);
+	json_t *g1 = get(&d, "/v1/nodes/%s", "g1");
+	/* the sample labels its one GPU gpu="0", UUID=SAMPLE_UUID: the UUID wins */
+	near(jnum(device_of(g1, 5), "measured_w"), DCGM_SAMPLE_W, "g1 device 5 (the UUID's)");
+	ck_assert(json_is_null(json_object_get(device_of(g1, 0), "measured_w")));
+	ck_assert_str_eq(jstr(device_of(g1, 5), "uuid"), SAMPLE_UUID);
+	json_decref(g1);
+
+	/* the UUIDs survive a restart and come back in the fleet export */
+	ck_assert_int_eq(td_kill9(&d), 0);
+	ck_assert_int_eq(td_restart(&d), 0);
+	g1 = get(&d, "/v1/nodes/%s", "g1");
+	ck_assert_str_eq(jstr(device_of(g1, 5), "uuid"), SAMPLE_UUID);
+	json_decref(g1);
+	json_t *fleet = get(&d, "%s", "/v1/fleet");
+	json_t *uuids = json_object_get(json_array_get(json_object_get(json_array_get(
+		json_object_get(fleet, "nodes"), 0), "devices"), 0), "uuids");
+	ck_assert_int_eq(json_array_size(uuids), 8);
+	ck_assert_str_eq(json_string_value(json_array_get(uuids, 5)), SAMPLE_UUID);
+	json_decref(fleet);
+	td_cleanup(&d);
+	servers_end(&s, NULL);
+}
+END_TEST
+
+START_TEST(a_job_that_opts_out_keeps_its_devices_when_one_fails)
+{
+	struct td_daemon d = {0};
+	struct server s = {0};
+	server_start(&s, 0);
+	ex_dcgm("/g1", 0);
+	const struct tnode nodes[] = {{"g1", "rack-g", H100, 1500, &s, "/g1"}};
+	start(&d, false);
+	import_fleet(&d, nodes, 1, 0);
+	const char *const measured[] = {"g1", NULL};
+	wait_measured(&d, measured, 5000);
+	char body[256];
+	snprintf(body, sizeof(body),
+		 "{\"name\":\"elastic\",\"kind\":\"training\",\"workers\":1,\"devices\":8,"
+		 "\"on_device_failure\":\"keep\",\"accelerator\":{\"models\":[\"%s\"]}}", H100);
+	struct td_response r = {0};
+	ck_assert_int_eq(td_http(&d, "POST", "/v1/jobs", body, NULL, &r), 0);
+	ck_assert_msg(r.status == 201, "submit: %ld %s", r.status, r.raw);
+	long long id = json_integer_value(json_object_get(r.json, "id"));
+	ck_assert_str_eq(jstr(r.json, "on_device_failure"), "keep");
+	ck_assert_str_eq(jstr(r.json, "state"), "placed");
+	td_response_free(&r);
+
+	ex_dcgm("/g1", 79);
+	json_decref(wait_event(&d, "job.device_failed", NULL, id, "XID 79", 5000));
+	/* the event is out; the job keeps its devices (a training job would be requeued) */
+	json_t *job = get_job(&d, id);
+	ck_assert_str_eq(jstr(job, "state"), "placed");
+	ck_assert_str_eq(job_node(job), "g1");
+	ck_assert_int_eq(json_integer_value(json_object_get(job, "requeues")), 0);
+	json_decref(job);
+	ck_assert_int_eq(count_events(&d, "job.requeued", NULL), 0);
+
+	/* a bad value is refused naming the field */
+	ck_assert_int_eq(td_http(&d, "POST", "/v1/jobs",
+				 "{\"name\":\"x\",\"kind\":\"training\",\"workers\":1,\"devices\":1,"
+				 "\"on_device_failure\":\"ignore\"}", NULL, &r), 0);
+	ck_assert_int_eq(r.status, 422);
+	ck_assert_str_eq(jstr(json_object_get(r.json, "error"), "field"), "on_device_failure");
+	td_response_free(&r);
+	td_cleanup(&d);
+	servers_end(&s, NULL);
+}
+END_TEST
+
 /* The HTTP status of method path sent by uid 65534 (a forked child on a raw connection). */
 static long status_as_other(struct td_daemon *d, const char *method, const char *path)
 {
@@ -1200,6 +1315,8 @@ static Suite *telemetry_suite(void)
 	tcase_add_test(health, an_xid_failure_fails_the_device_requeues_its_job_and_clean_scrapes_bring_it_back);
 	tcase_add_test(health, an_admin_reset_returns_a_failed_device_at_once_and_nobody_else_may);
 	tcase_add_test(health, an_unhealthy_npu_is_left_out_of_new_placements);
+	tcase_add_test(health, dcgm_series_map_to_devices_by_uuid_before_the_gpu_index);
+	tcase_add_test(health, a_job_that_opts_out_keeps_its_devices_when_one_fails);
 	suite_add_tcase(s, health);
 	TCase *live = tcase_create("liveness");
 	tcase_set_timeout(live, 40);

@@ -136,6 +136,7 @@ static inline void fb_node_devs(struct fleet_builder *b, const char *model, uint
 	fb_room(n->devs + n->ndevs == &b->devs[b->ndevs], "contiguous device lists");
 	b->devs[b->ndevs].model = model;
 	b->devs[b->ndevs].count = count;
+	b->devs[b->ndevs].uuids = NULL;
 	b->ndevs++;
 	n->ndevs++;
 }
