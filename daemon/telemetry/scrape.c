@@ -4,34 +4,22 @@
  *
  * Owns: struct scrape and everything hanging off it — the targets (dense array + id map +
  * due-time min-heap + intrusive FIFO ready queue), the transfer pool (max_concurrency
- * slots allocated once), each in-flight slot's easy handle and body buffer, the curl multi
- * handle, one struct scrape_sock (uv_poll_t) per socket curl names, curl's timer and the
- * schedule timer.
+ * slots allocated once), each in-flight slot's easy handle and body buffer, the curluv
+ * (curl multi on the loop, daemon/net/curluv.c) and the schedule timer.
  * Never: calls libcurl from inside a libcurl callback (socket, timer, write), calls the user
  * callback from inside an API function or from inside a libcurl call, frees a handle outside
  * its close callback, grows a body past max_body + 1 bytes, starts more than max_concurrency
  * transfers, pops more than DUE_BATCH due targets per wakeup.
  *
- * libcurl on libuv (STYLE rule 14):
- *   socket callback   IN/OUT/INOUT → (create and curl_multi_assign) a scrape_sock, start its
- *                     poll with those events; REMOVE → stop the poll (before curl closes the
- *                     fd), close the handle, free it in the close callback.
- *   timer callback    -1 → stop curl's uv timer; n ≥ 0 → start it for n ms (never calls
- *                     curl from inside: curl forbids it).
- *   poll fires        curl_multi_socket_action(fd, IN/OUT, or CURL_CSELECT_ERR on a poll
- *                     error), then drain, then pump.
- *   curl timer fires  curl_multi_socket_action(CURL_SOCKET_TIMEOUT), then drain, then pump.
- *   drain             curl_multi_info_read until empty: each CURLMSG_DONE finishes its slot
- *                     (result code, HTTP status, body) and calls the user callback.
+ * libcurl on libuv is curluv's (daemon/net/curluv.h): it hands each finished transfer to
+ * xfer_finish (result code, HTTP status, body; the user callback), then runs pump.
  *
  * Transfer slot states: FREE (on the free list) → BUSY (easy handle in the multi, t->xfer
  * points back) → FINISHING (easy removed and cleaned up, result handed to the user; the body
  * is still ours) → FREE. Cancel: BUSY → FREE without a callback.
  *
- * Shutdown order (scrape_close): cancel every BUSY slot (curl_multi_remove_handle, then
- * curl_easy_cleanup), curl_multi_cleanup (curl may still call the socket callback with
- * REMOVE and the timer callback here), close every poll still open, close both timers; done
- * fires in the last close callback.
+ * Shutdown order (scrape_close): cancel every BUSY slot (curluv_remove, then
+ * curl_easy_cleanup), close the curluv and the schedule timer; done fires when both closed.
  */
 #include "scrape.h"
 
@@ -43,6 +31,7 @@
 
 #include <curl/curl.h>
 
+#include "curluv.h"
 #include "hmap.h"
 
 #ifndef JOULE_VERSION
@@ -82,13 +71,6 @@ struct scrape_target {
 	struct scrape_target *qprev, *qnext;
 };
 
-struct scrape_sock {
-	uv_poll_t poll;
-	struct scrape *s;
-	curl_socket_t fd;
-	struct scrape_sock *prev, *next;  /* s->socks: polls not yet closing */
-};
-
 struct scrape {
 	uv_loop_t *loop;
 	struct scrape_options opt;
@@ -96,13 +78,11 @@ struct scrape {
 	scrape_done_cb cb;
 	void *ud;
 
-	CURLM *multi;
+	struct curluv *cu;
 	struct curl_slist *headers;
-	uv_timer_t curl_timer;
 	uv_timer_t sched_timer;
 	uint64_t sched_at;              /* when sched_timer fires (uv_now time), UINT64_MAX: idle */
-	struct scrape_sock *socks;
-	int handles_open;               /* timers + polls whose close callback is owed */
+	int handles_open;               /* the schedule timer and the curluv, until closed */
 
 	struct scrape_target **targets; /* dense, ntargets used */
 	uint32_t ntargets, cap_targets;
@@ -249,14 +229,10 @@ static void queue_unlink(struct scrape *s, struct scrape_target *t)
 	s->st.queued--;
 }
 
-/* ---- libcurl socket and timer callbacks ------------------------------------------- */
+/* ---- closing ----------------------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void one_closed(struct scrape *s)
 {
-	struct scrape *s = h->data;
-
-	if (h->type == UV_POLL)
-		free((struct scrape_sock *)(void *)h);   /* the poll is its first member */
 	assert(s->handles_open > 0);
 	if (--s->handles_open == 0 && s->closing) {
 		s->finished = true;
@@ -265,100 +241,14 @@ static void on_handle_closed(uv_handle_t *h)
 	}
 }
 
-static void sock_close(struct scrape *s, struct scrape_sock *k)
+static void on_handle_closed(uv_handle_t *h)
 {
-	uv_poll_stop(&k->poll);             /* before curl closes the fd */
-	if (k->prev)
-		k->prev->next = k->next;
-	else
-		s->socks = k->next;
-	if (k->next)
-		k->next->prev = k->prev;
-	k->prev = k->next = NULL;
-	uv_close((uv_handle_t *)&k->poll, on_handle_closed);
+	one_closed(h->data);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void on_curluv_closed(void *ud)
 {
-	struct scrape_sock *k = (struct scrape_sock *)h;
-	struct scrape *s = k->s;
-	int flags = 0, running = 0;
-
-	if (s->closing)
-		return;
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	else {
-		if (events & (UV_READABLE | UV_DISCONNECT))
-			flags |= CURL_CSELECT_IN;
-		if (events & UV_WRITABLE)
-			flags |= CURL_CSELECT_OUT;
-	}
-	/* k may be closed by the socket callback during this call; it is freed only later. */
-	curl_multi_socket_action(s->multi, k->fd, flags, &running);
-	pump(s);
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct scrape *s = userp;
-	struct scrape_sock *k = socketp;
-	int events = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (k) {
-			curl_multi_assign(s->multi, fd, NULL);
-			sock_close(s, k);
-		}
-		return 0;
-	}
-	if (!k) {
-		k = calloc(1, sizeof(*k));
-		if (!k)
-			return -1;             /* curl fails the transfers on this socket */
-		if (uv_poll_init_socket(s->loop, &k->poll, fd) < 0) {
-			free(k);
-			return -1;
-		}
-		k->poll.data = s;
-		k->s = s;
-		k->fd = fd;
-		k->next = s->socks;
-		if (s->socks)
-			s->socks->prev = k;
-		s->socks = k;
-		s->handles_open++;
-		curl_multi_assign(s->multi, fd, k);
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		events |= UV_READABLE;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		events |= UV_WRITABLE;
-	if (uv_poll_start(&k->poll, events, on_poll) < 0)
-		return -1;
-	return 0;
-}
-
-static void on_curl_timeout(uv_timer_t *h)
-{
-	struct scrape *s = h->data;
-	int running = 0;
-
-	if (s->closing)
-		return;
-	curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	pump(s);                         /* drains first: multi-uv.c forgets this here */
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct scrape *s = userp;
-
-	if (timeout_ms < 0)
-		uv_timer_stop(&s->curl_timer);
-	else if (!uv_is_closing((uv_handle_t *)&s->curl_timer))
-		uv_timer_start(&s->curl_timer, on_curl_timeout, (uint64_t)timeout_ms, 0);
-	return 0;
+	one_closed(ud);
 }
 
 /* ---- transfers -------------------------------------------------------------------- */
@@ -410,7 +300,7 @@ static void xfer_release(struct scrape *s, struct scrape_xfer *x)
 static void xfer_cancel(struct scrape *s, struct scrape_xfer *x)
 {
 	assert(x->state == XFER_BUSY);
-	curl_multi_remove_handle(s->multi, x->easy);
+	curluv_remove(s->cu, x->easy);
 	curl_easy_cleanup(x->easy);
 	x->easy = NULL;
 	x->t->xfer = NULL;
@@ -452,7 +342,7 @@ static int xfer_start(struct scrape *s, struct scrape_target *t)
 	SETOPT(easy, CURLOPT_USERAGENT, "jouled/" JOULE_VERSION);
 	/* Accepting gzip is optional: a libcurl without zlib refuses it, which is fine. */
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-	if (curl_multi_add_handle(s->multi, easy) != CURLM_OK)
+	if (curluv_add(s->cu, easy) < 0)
 		goto fail;
 
 	s->free_xfers = x->next_free;
@@ -469,33 +359,10 @@ fail:
 	return -EIO;
 }
 
-static int map_curl_code(CURLcode c)
+/* curluv's done: BUSY → FINISHING → callback → FREE. */
+static void xfer_finish(void *ud, CURL *easy, CURLcode code)
 {
-	switch (c) {
-	case CURLE_OK:
-		return 0;
-	case CURLE_OPERATION_TIMEDOUT:
-		return -ETIMEDOUT;
-	case CURLE_COULDNT_CONNECT:
-		return -ECONNREFUSED;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		return -EHOSTUNREACH;
-	case CURLE_FILESIZE_EXCEEDED:
-		return -EFBIG;
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-		return -ECONNRESET;
-	case CURLE_OUT_OF_MEMORY:
-		return -ENOMEM;
-	default:
-		return -EPROTO;
-	}
-}
-
-/* A CURLMSG_DONE: BUSY → FINISHING → callback → FREE. */
-static void xfer_finish(struct scrape *s, CURL *easy, CURLcode code)
-{
+	struct scrape *s = ud;
 	struct scrape_xfer *x = NULL;
 	struct scrape_result r = {0};
 	char msg[64];
@@ -504,7 +371,6 @@ static void xfer_finish(struct scrape *s, CURL *easy, CURLcode code)
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
 	assert(x && x->state == XFER_BUSY && x->easy == easy);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(s->multi, easy);
 	curl_easy_cleanup(easy);
 	x->easy = NULL;
 	x->state = XFER_FINISHING;
@@ -527,7 +393,7 @@ static void xfer_finish(struct scrape *s, CURL *easy, CURLcode code)
 		r.rc = -ENOMEM;
 		r.error = "out of memory for the body";
 	} else if (code != CURLE_OK) {
-		r.rc = map_curl_code(code);
+		r.rc = curluv_errno(code);
 		r.error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);
 	} else if (status != 200) {
 		r.rc = -EREMOTEIO;
@@ -545,21 +411,6 @@ static void xfer_finish(struct scrape *s, CURL *easy, CURLcode code)
 	xfer_release(s, x);
 }
 
-/* curl_multi_info_read until empty; stops once the user closed s from a callback. */
-static void drain(struct scrape *s)
-{
-	CURLMsg *m;
-	int left;
-
-	while (!s->closing && (m = curl_multi_info_read(s->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		CURL *easy = m->easy_handle;
-		CURLcode code = m->data.result;  /* m is invalid after remove_handle */
-		xfer_finish(s, easy, code);
-	}
-}
-
 /* Report a transfer that could not even start, as a failed result. */
 static void start_failed(struct scrape *s, struct scrape_target *t, int rc)
 {
@@ -574,10 +425,9 @@ static void start_failed(struct scrape *s, struct scrape_target *t, int rc)
 }
 
 /* Move due targets to the ready queue, fill free slots, arm the schedule timer. Runs only
- * from loop callbacks (it may call the user callback through drain/start_failed). */
+ * from loop callbacks (it may call the user callback through start_failed). */
 static void pump(struct scrape *s)
 {
-	drain(s);
 	if (s->closing)
 		return;
 
@@ -610,6 +460,11 @@ static void pump(struct scrape *s)
 		uv_timer_stop(&s->sched_timer);
 		s->sched_at = UINT64_MAX;
 	}
+}
+
+static void on_curluv_after(void *ud)
+{
+	pump(ud);
 }
 
 static void on_sched_timer(uv_timer_t *h)
@@ -710,14 +565,10 @@ int scrape_new(uv_loop_t *loop, const struct scrape_options *opt, uint32_t seed,
 	s->headers = curl_slist_append(NULL, "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1");
 	if (!s->headers)
 		goto nomem;
-	s->multi = curl_multi_init();
-	if (!s->multi)
-		goto nomem;
-	if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-	    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, (void *)s) != CURLM_OK ||
-	    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
-	    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, (void *)s) != CURLM_OK ||
-	    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)o.max_concurrency) != CURLM_OK) {
+	if ((r = curluv_new(loop, (long)o.max_concurrency, xfer_finish, on_curluv_after, s,
+			    &s->cu)) < 0) {
+		if (r == -ENOMEM)
+			goto nomem;
 		r = err_set(e, -EIO, NULL, "libcurl refused the multi handle options");
 		goto fail;
 	}
@@ -726,9 +577,7 @@ int scrape_new(uv_loop_t *loop, const struct scrape_options *opt, uint32_t seed,
 	s->st.async_dns = vi && (vi->features & CURL_VERSION_ASYNCHDNS);
 
 	/* Nothing below fails: the handles need closing from here on. */
-	uv_timer_init(loop, &s->curl_timer);
 	uv_timer_init(loop, &s->sched_timer);
-	s->curl_timer.data = s;
 	s->sched_timer.data = s;
 	s->sched_at = UINT64_MAX;
 	s->handles_open = 2;
@@ -739,8 +588,6 @@ nomem:
 	r = err_set(e, -ENOMEM, NULL, "out of memory creating the scraper");
 fail:
 	if (s) {
-		if (s->multi)
-			curl_multi_cleanup(s->multi);
 		curl_slist_free_all(s->headers);
 		free(s->pool);
 		hmap_free(&s->ids);
@@ -893,12 +740,7 @@ void scrape_close(struct scrape *s, void (*done)(void *ud), void *ud)
 			xfer_cancel(s, &s->pool[i]);
 	while (s->qhead)
 		queue_unlink(s, s->qhead);
-	/* May still call the socket callback (REMOVE) and the timer callback. */
-	curl_multi_cleanup(s->multi);
-	s->multi = NULL;
-	while (s->socks)
-		sock_close(s, s->socks);
-	uv_close((uv_handle_t *)&s->curl_timer, on_handle_closed);
+	curluv_close(s->cu, on_curluv_closed, s);
 	uv_close((uv_handle_t *)&s->sched_timer, on_handle_closed);
 }
 
@@ -918,6 +760,7 @@ void scrape_free(struct scrape *s)
 		assert(s->pool[i].state == XFER_FREE && !s->pool[i].buf);
 	free(s->pool);
 	curl_slist_free_all(s->headers);
+	curluv_free(s->cu);
 	free(s);
 	curl_global_cleanup();
 }
