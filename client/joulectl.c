@@ -911,8 +911,55 @@ static int cmd_status(struct ctx *c, const struct cmd_args *a)
 		tbl_add(&t, "%s:", keys[i]);
 		tbl_field(&t, root, keys[i]);
 	}
+	tbl_add(&t, "webhooks:");
+	json_int_t nw = json_integer_value(json_object_get(root, "webhooks"));
+	json_int_t nf = json_integer_value(json_object_get(root, "webhooks_failing"));
+	json_int_t nb = json_integer_value(json_object_get(root, "webhook_backlog"));
+	if (nf)
+		tbl_add(&t, "%" JSON_INTEGER_FORMAT " endpoints, %" JSON_INTEGER_FORMAT " FAILING, "
+			"backlog %" JSON_INTEGER_FORMAT " (joulectl webhooks)", nw, nf, nb);
+	else
+		tbl_add(&t, "%" JSON_INTEGER_FORMAT " endpoints, none failing, backlog %"
+			JSON_INTEGER_FORMAT, nw, nb);
 	tbl_add(&t, "socket:");
 	tbl_add(&t, "%s", c->socket);
+	r = tbl_print(&t);
+done:
+	json_decref(root);
+	return r;
+}
+
+static int cmd_webhooks(struct ctx *c, const struct cmd_args *a)
+{
+	static const char *const head[] = { "URL", "KIND", "BACKLOG", "IN_FLIGHT", "DELIVERED",
+					    "FAILED", "FAILING", "LAST_SUCCESS", "LAST_ERROR" };
+	struct table t = { .ncols = 9, .head = head };
+	json_t *root = NULL, *list, *w;
+	size_t i;
+	int r;
+
+	(void)a;
+	r = http_call(c, "GET", "/v1/webhooks", NULL, 0, NULL, &root);
+	if (r < 0)
+		return r;
+	if (c->json) {
+		r = print_json(root);
+		goto done;
+	}
+	r = answer_list(root, "webhooks", &list);
+	if (r < 0)
+		goto done;
+	json_array_foreach(list, i, w) {
+		tbl_field(&t, w, "url");
+		tbl_field(&t, w, "kind");
+		tbl_field(&t, w, "backlog");
+		tbl_field(&t, w, "in_flight");
+		tbl_field(&t, w, "delivered");
+		tbl_field(&t, w, "failed");
+		tbl_add(&t, "%s", json_is_true(json_object_get(w, "failing")) ? "YES" : "no");
+		tbl_age(&t, jstr(w, "last_success_at"), c->now);
+		tbl_short(&t, w, "last_error", 50);
+	}
 	r = tbl_print(&t);
 done:
 	json_decref(root);
@@ -2517,6 +2564,7 @@ static const struct command commands[] = {
 	{ "report", cmd_report, report_opts, 2, 2,
 	  "report ID running|succeeded|failed [--message M]" },
 	{ "watch", cmd_watch, watch_opts, 0, 0, "watch [--since SEQ] [--types T[,T...]]" },
+	{ "webhooks", cmd_webhooks, NULL, 0, 0, "webhooks" },
 };
 
 static const char help_text[] =
@@ -2533,7 +2581,7 @@ static const char help_text[] =
 	"  --version              print the version and exit\n"
 	"\n"
 	"Commands:\n"
-	"  status                 daemon health: status, version, leader, counts\n"
+	"  status                 daemon health: status, version, leader, counts, webhooks\n"
 	"  fleet import FILE|-    import a fleet document (models, domains, nodes; all or\n"
 	"                         nothing) and print the counts\n"
 	"  fleet export           print the fleet document (always JSON)\n"
@@ -2588,6 +2636,9 @@ static const char help_text[] =
 	"                         --since (0: everything retained). --types keeps only the\n"
 	"                         listed types; \"job\" matches every job.* type. Exits 1\n"
 	"                         when events after SEQ were dropped by retention\n"
+	"  webhooks               webhook endpoints (global --webhook and nodes' agent_url):\n"
+	"                         events not yet acknowledged (BACKLOG), POSTs in flight,\n"
+	"                         delivered and failed, FAILING after 3 failures in a row\n"
 	"\n"
 	"Submit flags:\n"
 	"  --name NAME            job name\n"

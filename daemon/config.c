@@ -41,13 +41,19 @@ static const char usage[] =
 	"  --scrape-concurrency N scrapes in flight at most (default 64)\n"
 	"  --down-after N         failed scrapes in a row before a node is down (default 3)\n"
 	"  --recover-after N      clean scrapes in a row before a device is ok again (default 3)\n"
+	"  --webhook URL          POST every event to URL (http or https; repeat for up to 8)\n"
+	"  --webhook-timeout S    give a webhook POST at most S seconds (default 10)\n"
+	"  --webhook-concurrency N  POSTs in flight per endpoint at most (default 4)\n"
+	"  --webhook-retry-min-ms N  first retry delay after a failed POST (default 1000)\n"
+	"  --webhook-retry-max-ms N  retry delays double up to this (default 300000)\n"
 	"  --check-config         validate the configuration and exit\n"
 	"  --help, --version\n"
 	"\n"
 	"Configuration file keys (section [jouled]): socket, db, log_level, max_connections,\n"
 	"idle_timeout, max_body, socket_mode, socket_group, admin_group, synchronous,\n"
 	"events_max, events_max_age, placed_timeout, demo_finish (true/false), scrape_interval,\n"
-	"scrape_timeout, scrape_concurrency, down_after, recover_after.\n";
+	"scrape_timeout, scrape_concurrency, down_after, recover_after, webhook (may repeat),\n"
+	"webhook_timeout, webhook_concurrency, webhook_retry_min_ms, webhook_retry_max_ms.\n";
 
 const char *config_usage(void) { return usage; }
 
@@ -129,6 +135,24 @@ static int apply(struct config *c, const char *key, const char *val, const char 
 		if (!parse_u64(val, 1, 4096, 10, &v))
 			return err_set(e, ERR_INVALID, key, "%s: must be an integer 1-4096", origin);
 		*dst = (uint32_t)v;
+	} else if (strcmp(key, "webhook") == 0) {
+		if ((strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0) ||
+		    strlen(val) < 9 || strlen(val) >= sizeof(c->webhooks[0]))
+			return err_set(e, ERR_INVALID, key, "%s: must be an http:// or https:// URL of "
+				       "at most 511 bytes", origin);
+		if (c->nwebhooks == CONFIG_MAX_WEBHOOKS)
+			return err_set(e, ERR_INVALID, key, "%s: at most %d webhooks", origin,
+				       CONFIG_MAX_WEBHOOKS);
+		snprintf(c->webhooks[c->nwebhooks++], sizeof(c->webhooks[0]), "%s", val);
+	} else if (strcmp(key, "webhook_timeout") == 0 || strcmp(key, "webhook_concurrency") == 0) {
+		if (!parse_u64(val, 1, 3600, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be an integer 1-3600", origin);
+		*(key[8] == 't' ? &c->webhook_timeout_s : &c->webhook_concurrency) = (uint32_t)v;
+	} else if (strcmp(key, "webhook_retry_min_ms") == 0 ||
+		   strcmp(key, "webhook_retry_max_ms") == 0) {
+		if (!parse_u64(val, 10, 86400000, 10, &v))
+			return err_set(e, ERR_INVALID, key, "%s: must be 10-86400000 milliseconds", origin);
+		*(key[15] == 'i' ? &c->webhook_retry_min_ms : &c->webhook_retry_max_ms) = (uint32_t)v;
 	} else if (strcmp(key, "demo_finish") == 0) {
 		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0)
 			return err_set(e, ERR_INVALID, key, "%s: must be true or false", origin);
@@ -192,6 +216,11 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		{"scrape-concurrency", required_argument, NULL, 'K'},
 		{"down-after", required_argument, NULL, 'W'},
 		{"recover-after", required_argument, NULL, 'R'},
+		{"webhook", required_argument, NULL, 'H'},
+		{"webhook-timeout", required_argument, NULL, 'O'},
+		{"webhook-concurrency", required_argument, NULL, 'N'},
+		{"webhook-retry-min-ms", required_argument, NULL, 'n'},
+		{"webhook-retry-max-ms", required_argument, NULL, 'x'},
 		{"check-config", no_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -203,8 +232,11 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 		['S'] = "synchronous", ['g'] = "socket_group", ['a'] = "admin_group",
 		['E'] = "events_max", ['A'] = "events_max_age", ['P'] = "placed_timeout",
 		['I'] = "scrape_interval", ['T'] = "scrape_timeout", ['K'] = "scrape_concurrency",
-		['W'] = "down_after", ['R'] = "recover_after",
+		['W'] = "down_after", ['R'] = "recover_after", ['H'] = "webhook",
+		['O'] = "webhook_timeout", ['N'] = "webhook_concurrency",
+		['n'] = "webhook_retry_min_ms", ['x'] = "webhook_retry_max_ms",
 	};
+	bool flag_webhooks = false;
 	int ch;
 
 	memset(c, 0, sizeof(*c));
@@ -223,6 +255,10 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	c->scrape_concurrency = 64;
 	c->down_after = 3;
 	c->recover_after = 3;
+	c->webhook_timeout_s = 10;
+	c->webhook_concurrency = 4;
+	c->webhook_retry_min_ms = 1000;
+	c->webhook_retry_max_ms = 300000;
 
 	/* First pass: find --config, --help, --version and unknown flags. */
 	opterr = 0;
@@ -269,6 +305,10 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 	while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		if (ch == 'D')
 			c->demo_finish = true;
+		if (ch == 'H' && !flag_webhooks) {
+			c->nwebhooks = 0;   /* --webhook flags replace the file's list */
+			flag_webhooks = true;
+		}
 		if (ch > 0 && ch < 128 && keys[ch]) {
 			char origin[64];
 			snprintf(origin, sizeof(origin), "--%s", opts[0].name);
@@ -280,5 +320,9 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
 				return rc;
 		}
 	}
+	if (c->webhook_retry_min_ms > c->webhook_retry_max_ms)
+		return err_set(e, ERR_INVALID, "webhook_retry_min_ms", "webhook_retry_min_ms (%u) is "
+			       "over webhook_retry_max_ms (%u)", c->webhook_retry_min_ms,
+			       c->webhook_retry_max_ms);
 	return 0;
 }

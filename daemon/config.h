@@ -15,6 +15,8 @@
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+#define CONFIG_MAX_WEBHOOKS 8
+
 struct config {
 	char socket_path[108];
 	char db_path[4096];
@@ -36,6 +38,12 @@ struct config {
 	uint32_t scrape_concurrency;/* scrapes in flight at most (default 64) */
 	uint32_t down_after;        /* failed scrapes before a node is down (default 3) */
 	uint32_t recover_after;     /* clean scrapes before a device is ok again (default 3) */
+	char webhooks[CONFIG_MAX_WEBHOOKS][512]; /* global webhook URLs */
+	uint32_t nwebhooks;
+	uint32_t webhook_timeout_s;     /* a POST at most (default 10) */
+	uint32_t webhook_concurrency;   /* per endpoint in flight (default 4) */
+	uint32_t webhook_retry_min_ms;  /* first retry delay (default 1000) */
+	uint32_t webhook_retry_max_ms;  /* retry delay ceiling (default 300000) */
 	bool check_only;            /* --check-config */
 	bool help, version;
 };

@@ -149,7 +149,14 @@ int main(int argc, char **argv)
 				 .scrape_timeout_ms = d.cfg.scrape_timeout_s * 1000,
 				 .scrape_concurrency = d.cfg.scrape_concurrency,
 				 .down_after = d.cfg.down_after,
-				 .recover_after = d.cfg.recover_after};
+				 .recover_after = d.cfg.recover_after,
+				 .nwebhooks = d.cfg.nwebhooks,
+				 .webhook_timeout_ms = d.cfg.webhook_timeout_s * 1000,
+				 .webhook_concurrency = d.cfg.webhook_concurrency,
+				 .webhook_retry_min_ms = d.cfg.webhook_retry_min_ms,
+				 .webhook_retry_max_ms = d.cfg.webhook_retry_max_ms};
+	for (uint32_t i = 0; i < d.cfg.nwebhooks; i++)
+		ao.webhooks[i] = d.cfg.webhooks[i];
 	long socket_gid = -1;
 	if (d.cfg.admin_group[0] || d.cfg.socket_group[0]) {
 		const char *names[2] = {d.cfg.admin_group, d.cfg.socket_group};

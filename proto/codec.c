@@ -576,7 +576,7 @@ static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e
 {
 	/* Read-only fields of GET answers are accepted so an export imports as it is. */
 	static const char *const keys[] = {"name", "domain", "host_idle_w", "group", "labels",
-					   "exporter_url", "devices", "state", "devices_total",
+					   "exporter_url", "agent_url", "devices", "state", "devices_total",
 					   "devices_free", "models", "measured_w", "measured_at",
 					   "scraped_at", "scrape_error", "scrape_failures", NULL};
 	char field[64];
@@ -598,6 +598,11 @@ static int decode_node(const json_t *o, struct fleet_node_spec *n, struct err *e
 		return rc;
 	if ((rc = get_str(o, "exporter_url", "exporter_url", 512, false, &n->exporter_url, e)) < 0)
 		return rc;
+	if ((rc = get_str(o, "agent_url", "agent_url", 512, false, &n->agent_url, e)) < 0)
+		return rc;
+	if (rc == 0 && strncmp(n->agent_url, "http://", 7) != 0 &&
+	    strncmp(n->agent_url, "https://", 8) != 0)
+		return err_set(e, ERR_INVALID, "agent_url", "must be an http:// or https:// URL");
 	const json_t *labels = json_object_get(o, "labels");
 	if (labels && !json_is_null(labels)) {
 		const char *k;
@@ -854,6 +859,8 @@ json_t *codec_node_encode(const struct fleet *f, uint32_t ni, bool with_devices)
 			      "devices_total", (json_int_t)n->ndevices, "devices_free",
 			      (json_int_t)free_devs, "models", node_models(f, n));
 	if (o) {
+		json_object_set_new(o, "agent_url", n->agent_url && *n->agent_url
+							    ? json_string(n->agent_url) : json_null());
 		json_object_set_new(o, "measured_w", watts_or_null(n->measured_at, n->measured_w));
 		json_object_set_new(o, "measured_at", codec_time(n->measured_at));
 		json_object_set_new(o, "scraped_at", codec_time(n->scraped_at));
@@ -998,6 +1005,9 @@ json_t *codec_fleet_export(const struct fleet *f)
 			labels(nd), "exporter_url",
 			nd->exporter_url && *nd->exporter_url ? json_string(nd->exporter_url) : json_null(),
 			"devices", node_dev_specs(f, nd)));
+		if (nd->agent_url && *nd->agent_url)
+			json_object_set_new(json_array_get(nodes, json_array_size(nodes) - 1),
+					    "agent_url", json_string(nd->agent_url));
 	}
 	return json_pack("{s:o, s:o, s:o}", "models", models, "domains", domains, "nodes", nodes);
 }

@@ -5,6 +5,7 @@
  * Never: answers a request that changed state before store_commit returned 0; keeps a
  * reply for a connection past the turn it was made in.
  */
+#include "hook.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -349,6 +350,12 @@ static void health(struct ctx *c)
 			      (json_int_t)njobs, "pending", (json_int_t)a->jobs.npending, "nodes",
 			      (json_int_t)a->fleet.nnodes, "devices", (json_int_t)a->fleet.ndevices,
 			      "models", (json_int_t)a->fleet.nmodels);
+	uint64_t dn, fn, backlog;
+	uint32_t failing;
+	api_webhooks_totals(a, &dn, &fn, &backlog, &failing);
+	json_object_set_new(o, "webhooks", json_integer(hook_count(a->hook)));
+	json_object_set_new(o, "webhooks_failing", json_integer(failing));
+	json_object_set_new(o, "webhook_backlog", json_integer((json_int_t)backlog));
 	api_ok(c, 200, o);
 }
 
@@ -455,6 +462,12 @@ static void route(struct ctx *c)
 		if (m != HTTP_GET)
 			return method_not_allowed(c, "GET");
 		return not_modified(c) ? (void)0 : api_devices_get(c);
+	}
+	if (n == 1 && strcmp(seg[0], "webhooks") == 0) {
+		c->route = API_ROUTE_WEBHOOKS;
+		if (m != HTTP_GET)
+			return method_not_allowed(c, "GET");
+		return api_webhooks_get(c);
 	}
 	if (n == 1 && strcmp(seg[0], "capacity") == 0) {
 		c->route = API_ROUTE_CAPACITY;
@@ -597,6 +610,8 @@ static int reload(struct api *a, struct err *e)
 		rc = api_events_load(a, e);
 	if (rc == 0)
 		rc = api_telemetry_sync(a); /* node indexes may have moved */
+	if (rc == 0)
+		api_webhooks_reload(a);
 	free(a->node_reported);
 	a->node_reported = NULL;
 	a->nreported = 0;
@@ -648,6 +663,8 @@ static void commit_and_release(struct api *a)
 	a->nheld = 0;
 	if (rc == 0)
 		api_events_wake(a);
+	if (rc == 0 && a->hook)
+		api_webhooks_committed(a, true);
 }
 
 static void run_pass(struct api *a)
@@ -769,6 +786,11 @@ int api_new(uv_loop_t *loop, struct store *store, const struct api_options *opt,
 		goto fail;
 	if ((rc = api_events_load(a, e)) < 0)
 		goto fail;
+	/* the dispatcher always runs: nodes may name agent URLs at any import */
+	if ((rc = api_webhooks_start(a, e)) < 0) {
+		a->hook = NULL;   /* the process exits: its handles are not worth closing */
+		goto fail;
+	}
 	uv_check_init(loop, &a->check);
 	uv_idle_init(loop, &a->idle);
 	uv_timer_init(loop, &a->tick);
@@ -805,6 +827,7 @@ void api_close(struct api *a)
 	uv_timer_stop(&a->tick);
 	uv_close((uv_handle_t *)&a->tick, NULL);
 	api_telemetry_close(a);
+	api_webhooks_close(a);
 }
 
 void api_free(struct api *a)
@@ -819,6 +842,7 @@ void api_free(struct api *a)
 	jobs_free(&a->jobs);
 	api_events_clear(a);
 	api_telemetry_free(a);
+	api_webhooks_free(a);
 	free(a->node_reported);
 	hmap_free(&a->user_names);
 	hmap_free(&a->admin_by_uid);

@@ -39,6 +39,10 @@ struct api_options {
 	uint32_t recover_after;     /* clean scrapes in a row before a device is ok; 3 */
 	uint32_t stale_s;           /* exporter samples older than this are ignored; 120 */
 	bool no_telemetry;          /* do not scrape (tests, simulation) */
+	const char *webhooks[8];    /* global webhook URLs (http/https) */
+	uint32_t nwebhooks;
+	uint32_t webhook_timeout_ms, webhook_concurrency;   /* 0 = defaults (10 s, 4) */
+	uint32_t webhook_retry_min_ms, webhook_retry_max_ms; /* 0 = defaults (1 s, 300 s) */
 };
 
 /* Load state from the store (which the api then uses, not owns) and start the commit

@@ -114,6 +114,8 @@ int api_events_load(struct api *a, struct err *e)
 	return 0;
 }
 
+static json_t *event_json(const struct api_event *e);
+
 int api_event(struct api *a, const char *type, uint64_t job, const char *node, json_t *data)
 {
 	char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
@@ -123,6 +125,19 @@ int api_event(struct api *a, const char *type, uint64_t job, const char *node, j
 	/* a store failure poisons the batch; the commit then fails and memory is reloaded */
 	store_put_event(a->store, seq, now, type, job, node, text ? text : "{}");
 	int rc = ring_push(a, seq, now, type, job, node, text ? text : "{}");
+	if (api_webhooks_wanted(a, job, node)) {
+		/* the webhook body is the event exactly as GET /v1/events shows it */
+		struct api_event ev = {.seq = seq, .ts = now, .job = job, .node = (char *)node,
+				       .data = text ? text : (char *)"{}"};
+		snprintf(ev.type, sizeof(ev.type), "%s", type);
+		size_t len;
+		char *body = codec_dump(event_json(&ev), &len);
+		if (body)
+			api_webhooks_event(a, seq, type, job, node, body, len);
+		else
+			rc = -ENOMEM;
+		free(body);
+	}
 	free(text);
 	return rc;
 }

@@ -23,7 +23,7 @@ enum api_route {
 	API_ROUTE_UNKNOWN, API_ROUTE_HEALTH, API_ROUTE_FLEET, API_ROUTE_MODELS, API_ROUTE_DOMAINS,
 	API_ROUTE_DOMAIN, API_ROUTE_NODES, API_ROUTE_NODE, API_ROUTE_NODE_ACTION, API_ROUTE_DEVICES,
 	API_ROUTE_JOBS, API_ROUTE_JOB, API_ROUTE_EXPLAIN, API_ROUTE_CAPACITY, API_ROUTE_METRICS,
-	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS, API_ROUTE_DEVICE_RESET,
+	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS, API_ROUTE_DEVICE_RESET, API_ROUTE_WEBHOOKS,
 	API_ROUTE_MAX
 };
 extern const char *const api_route_names[API_ROUTE_MAX];
@@ -56,6 +56,8 @@ struct api_event {
 };
 
 struct api_waiter;
+struct api_hook_row;
+struct hook;
 struct scrape;
 struct exporter_reading;
 
@@ -110,6 +112,10 @@ struct api {
 	uint8_t *node_reported;     /* node state last stored and announced, per node */
 	uint32_t nreported;
 	uv_timer_t tick;            /* 1 s: retention, placed timeout, demo mode */
+	struct hook *hook;          /* webhook dispatcher (webhooks.c); NULL when none configured */
+	struct api_hook_row *hook_pending;   /* this batch's outbox rows, pushed after commit */
+	uint32_t nhook_pending, hook_pending_cap;
+	uint64_t hook_committed_seq;        /* the last event whose batch committed */
 	struct scrape *scrape;      /* node exporters (telemetry.c); NULL when off */
 	struct exporter_reading *reading;
 	uint64_t scrapes, scrape_failures;
@@ -184,6 +190,17 @@ int api_sync_node(struct api *a, uint32_t node);
 void api_jobs_status(struct ctx *c, const char *id);
 
 /* Telemetry (telemetry.c). */
+int api_webhooks_start(struct api *a, struct err *e);
+bool api_webhooks_wanted(struct api *a, uint64_t job, const char *node);
+void api_webhooks_event(struct api *a, uint64_t seq, const char *type, uint64_t job,
+			const char *node, const char *body, size_t len);
+void api_webhooks_committed(struct api *a, bool ok);   /* after every commit attempt */
+void api_webhooks_reload(struct api *a);               /* after memory was reloaded */
+void api_webhooks_close(struct api *a);
+void api_webhooks_free(struct api *a);
+void api_webhooks_totals(const struct api *a, uint64_t *delivered, uint64_t *failed,
+			 uint64_t *backlog, uint32_t *failing);
+void api_webhooks_get(struct ctx *c);
 int api_telemetry_start(struct api *a, struct err *e);
 int api_telemetry_sync(struct api *a);        /* after the fleet changed */
 void api_telemetry_close(struct api *a);

@@ -16,7 +16,9 @@
  *   joule_store_commits_total, joule_store_commit_failures_total
  *   joule_process_resident_memory_bytes, joule_process_cpu_seconds_total
  *   joule_nodes{state}, joule_telemetry_scrapes_total{result},
- *   joule_domain_measured_watts{domain} (domains with a reading), joule_events_retained
+ *   joule_domain_measured_watts{domain} (domains with a reading), joule_events_retained,
+ *   joule_webhook_deliveries_total{result}, joule_webhook_backlog{url},
+ *   joule_webhook_failing{url}
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "internal.h"
 
 #define API_METRICS_MAX (64u << 20)
@@ -41,6 +44,7 @@ const char *const api_route_names[API_ROUTE_MAX] = {
 	[API_ROUTE_CAPACITY] = "/v1/capacity", [API_ROUTE_METRICS] = "/metrics",
 	[API_ROUTE_EVENTS] = "/v1/events",     [API_ROUTE_JOB_STATUS] = "/v1/jobs/{id}/status",
 	[API_ROUTE_DEVICE_RESET] = "/v1/devices/{node}/{index}/{action}",
+	[API_ROUTE_WEBHOOKS] = "/v1/webhooks",
 };
 
 /* Upper bounds in seconds (latency) or counts (batch sizes). */
@@ -121,6 +125,25 @@ static void put(struct page *p, const char *fmt, ...)
 		}
 		p->buf = nb;
 		p->cap = ncap;
+	}
+}
+
+/* One sample per webhook endpoint: its backlog, or whether it is failing. The URL is a
+ * label value: backslash, quote and newline escaped. */
+static void webhook_gauges(const struct api *a, struct page *p, bool failing)
+{
+	for (uint32_t i = 0; i < hook_count(a->hook); i++) {
+		struct hook_ep_stats s;
+		char url[2 * HOOK_URL_MAX + 1], *o = url;
+		hook_stats(a->hook, i, &s);
+		for (const char *c = s.url; *c && o < url + sizeof(url) - 3; c++) {
+			if (*c == '\\' || *c == '"' || *c == '\n')
+				*o++ = '\\';
+			*o++ = *c == '\n' ? 'n' : *c;
+		}
+		*o = '\0';
+		put(p, "joule_webhook_%s{url=\"%s\"} %llu\n", failing ? "failing" : "backlog", url,
+		    failing ? (unsigned long long)s.failing : (unsigned long long)s.backlog);
 	}
 }
 
@@ -299,6 +322,20 @@ static void render(struct api *a, struct page *p)
 	       "joule_telemetry_scrapes_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)(a->scrapes - a->scrape_failures),
 	    (unsigned long long)a->scrape_failures);
+	uint64_t dn, fn, backlog;
+	uint32_t failing;
+	api_webhooks_totals(a, &dn, &fn, &backlog, &failing);
+	put(p, "# HELP joule_webhook_deliveries_total Webhook POSTs by result (ok: answered 2xx).\n"
+	       "# TYPE joule_webhook_deliveries_total counter\n"
+	       "joule_webhook_deliveries_total{result=\"ok\"} %llu\n"
+	       "joule_webhook_deliveries_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)dn, (unsigned long long)fn);
+	put(p, "# HELP joule_webhook_backlog Events in the outbox not yet acknowledged, by endpoint.\n"
+	       "# TYPE joule_webhook_backlog gauge\n");
+	webhook_gauges(a, p, false);
+	put(p, "# HELP joule_webhook_failing 1 while an endpoint has failed 3 times in a row.\n"
+	       "# TYPE joule_webhook_failing gauge\n");
+	webhook_gauges(a, p, true);
 	put(p, "# HELP joule_events_retained Events kept for GET /v1/events.\n"
 	       "# TYPE joule_events_retained gauge\njoule_events_retained %u\n", a->ev_n);
 

@@ -45,6 +45,7 @@ void fleet_free(struct fleet *f)
 		free(f->nodes[i].group);
 		free(f->nodes[i].labels_json);
 		free(f->nodes[i].exporter_url);
+		free(f->nodes[i].agent_url);
 		free(f->nodes[i].scrape_error);
 	}
 	for (uint32_t i = 0; i < f->ndevices; i++) {
@@ -592,6 +593,9 @@ static int validate_nodes(const struct fleet *f, struct import *im, const struct
 		if (s->exporter_url && strlen(s->exporter_url) > 512)
 			return err_set(e, ERR_INVALID, FIELDF(field, "nodes[%u].exporter_url", i),
 				       "must be at most 512 characters");
+		if (s->agent_url && strlen(s->agent_url) > 512)
+			return err_set(e, ERR_INVALID, FIELDF(field, "nodes[%u].agent_url", i),
+				       "must be at most 512 characters");
 		uint32_t total = 0;
 		for (uint32_t k = 0; k < s->ndevs; k++) {
 			if (!s->devs[k].model ||
@@ -729,7 +733,8 @@ static int apply_node(struct fleet *f, struct import *im, uint32_t i,
 	n = &f->nodes[ni];
 	if ((r = set_str(&n->group, s->group)) < 0 ||
 	    (r = set_str(&n->labels_json, s->labels_json ? s->labels_json : "{}")) < 0 ||
-	    (r = set_str(&n->exporter_url, s->exporter_url)) < 0)
+	    (r = set_str(&n->exporter_url, s->exporter_url)) < 0 ||
+	    (r = set_str(&n->agent_url, s->agent_url)) < 0)
 		return r;
 	n->domain = resolve(&f->domain_by_name, domain_names, s->domain);
 	n->host_idle_w = s->host_idle_w;

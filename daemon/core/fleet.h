@@ -66,6 +66,7 @@ struct node {
 	uint32_t group_id;          /* interned group, FLEET_NONE when none */
 	char *labels_json;          /* opaque JSON object text, "{}" when none */
 	char *exporter_url;         /* "" when none */
+	char *agent_url;            /* webhook for this node's events; "" when none */
 	uint32_t domain;
 	int64_t host_idle_w;
 	enum node_state state;
@@ -144,6 +145,7 @@ struct fleet_node_spec {
 	const char *group;          /* NULL = none */
 	const char *labels_json;    /* NULL = "{}" */
 	const char *exporter_url;   /* NULL = none */
+	const char *agent_url;      /* NULL = none */
 	int64_t host_idle_w;
 	const struct fleet_device_spec *devs;
 	uint32_t ndevs;

@@ -87,6 +87,8 @@ struct job {
 	struct job_request req;
 	struct job_worker *placement;   /* req.count entries when placed; NULL otherwise */
 	uint32_t nplaced;               /* workers placed: entries [0, nplaced) */
+	uint32_t last_nplaced;          /* workers held before the last requeue: entries
+					   [0, last_nplaced) name them until the next try */
 	uint32_t requeues;              /* times sent back to pending (preemption, node loss) */
 	uint32_t active_idx;            /* index in jobs.active while PLACED/RUNNING */
 	int64_t submitted_at, placed_at, finished_at;   /* 0 = not yet */

@@ -859,6 +859,7 @@ int place_try(struct fleet *f, struct jobs *t, struct job *j, int64_t now)
 	if ((rc = attempt_init(&a, f, j, j->req.count, need)) < 0)
 		return rc;
 	j->nplaced = 0;
+	j->last_nplaced = 0;
 	if ((rc = evaluate(&a, FLEET_NONE, 0, false, &c)) < 0)
 		goto out;
 	if (c.found) {
@@ -1038,6 +1039,7 @@ int place_requeue(struct fleet *f, struct jobs *t, struct job *j, const char *re
 		free(r);
 		return rc;
 	}
+	j->last_nplaced = j->nplaced;
 	j->nplaced = 0;
 	j->placed_at = 0;
 	j->tried_epoch = 0;

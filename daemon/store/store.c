@@ -29,6 +29,7 @@ enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
 	ST_PUT_MODEL, ST_PUT_DOMAIN, ST_PUT_NODE, ST_DEL_DEVICES, ST_PUT_DEVICE, ST_NODE_STATE,
 	ST_PUT_JOB, ST_DEL_PLACEMENT, ST_PUT_PLACEMENT, ST_PUT_EVENT, ST_TRIM_EVENTS, ST_DEVICE_HEALTH,
+	ST_PUT_OUTBOX, ST_DEL_OUTBOX, ST_EVENT_MARK,
 	_ST_MAX
 };
 
@@ -43,9 +44,10 @@ static const char *const stmt_sql[_ST_MAX] = {
 			 "fp8_tflops=?7, tdp_w=?8, min_cap_w=?9, idle_w=?10",
 	[ST_PUT_DOMAIN] = "INSERT INTO domains(name, parent, budget_w) VALUES (?1,?2,?3) "
 			  "ON CONFLICT(name) DO UPDATE SET parent=?2, budget_w=?3",
-	[ST_PUT_NODE] = "INSERT INTO nodes(name, domain, host_idle_w, grp, labels, exporter_url, state) "
-			"VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(name) DO UPDATE SET domain=?2, "
-			"host_idle_w=?3, grp=?4, labels=?5, exporter_url=?6, state=?7",
+	[ST_PUT_NODE] = "INSERT INTO nodes(name, domain, host_idle_w, grp, labels, exporter_url, state, "
+			"agent_url) VALUES (?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT(name) DO UPDATE SET "
+			"domain=?2, host_idle_w=?3, grp=?4, labels=?5, exporter_url=?6, state=?7, "
+			"agent_url=?8",
 	[ST_DEL_DEVICES] = "DELETE FROM devices WHERE node=?1",
 	[ST_PUT_DEVICE] = "INSERT INTO devices(node, idx, model, health, reason, last_xid, uuid) "
 			  "VALUES (?1,?2,?3,?4,?5,?6,?7)",
@@ -63,6 +65,11 @@ static const char *const stmt_sql[_ST_MAX] = {
 	[ST_PUT_EVENT] = "INSERT INTO events(seq, ts, type, job, node, data) VALUES (?1,?2,?3,?4,?5,?6)",
 	[ST_TRIM_EVENTS] = "DELETE FROM events WHERE seq < ?1",
 	[ST_DEVICE_HEALTH] = "UPDATE devices SET health=?3, reason=?4, last_xid=?5 WHERE node=?1 AND idx=?2",
+	[ST_PUT_OUTBOX] = "INSERT OR REPLACE INTO webhook_outbox(endpoint, seq, key, type, body) "
+			  "VALUES (?1,?2,?3,?4,?5)",
+	[ST_DEL_OUTBOX] = "DELETE FROM webhook_outbox WHERE endpoint=?1 AND seq=?2",
+	[ST_EVENT_MARK] = "INSERT INTO event_mark(id, below) VALUES (1, ?1) "
+			  "ON CONFLICT(id) DO UPDATE SET below = max(below, ?1)",
 };
 
 struct store {
@@ -234,6 +241,7 @@ static int put_node(struct store *s, const struct fleet *f, uint32_t ni, bool de
 	bind_text(q, 5, n->labels_json ? n->labels_json : "{}");
 	bind_text(q, 6, n->exporter_url ? n->exporter_url : "");
 	bind_text(q, 7, fleet_node_state_name(n->state));
+	bind_text(q, 8, n->agent_url ? n->agent_url : "");
 	if (step(s, q) < 0)
 		return -EIO;
 	if (!devices)
@@ -435,6 +443,10 @@ int store_trim_events(struct store *s, uint64_t below)
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)below);
 	if (step(s, q) < 0)
 		return fail_batch(s, -EIO);
+	q = s->st[ST_EVENT_MARK];
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)below);
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
 	return 0;
 }
 
@@ -459,12 +471,82 @@ int store_load_events(struct store *s, uint32_t max, store_event_cb cb, void *ud
 	if (rc)
 		return err_set(e, rc < 0 ? rc : -EIO, NULL, "loading events stopped");
 	/* events may all be trimmed: the highest seq ever used still counts */
-	if (*max_seq == 0 && sqlite3_prepare_v2(s->db, "SELECT max(seq) FROM events", -1, &q, NULL) == SQLITE_OK) {
+	if (*max_seq == 0 && sqlite3_prepare_v2(s->db, "SELECT max(coalesce((SELECT max(seq) FROM "
+						 "events), 0), coalesce((SELECT below - 1 FROM "
+						 "event_mark), 0))", -1, &q, NULL) == SQLITE_OK) {
 		if (sqlite3_step(q) == SQLITE_ROW)
 			*max_seq = (uint64_t)sqlite3_column_int64(q, 0);
 		sqlite3_finalize(q);
 	}
 	return 0;
+}
+
+/* ---------------- the webhook outbox ---------------- */
+
+int store_put_outbox(struct store *s, const char *endpoint, uint64_t seq, uint64_t key,
+		     const char *type, const char *body)
+{
+	int rc;
+	if ((rc = batch(s)) < 0)
+		return rc;
+	sqlite3_stmt *q = s->st[ST_PUT_OUTBOX];
+	bind_text(q, 1, endpoint);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)key);
+	bind_text(q, 4, type);
+	bind_text(q, 5, body);
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
+	return 0;
+}
+
+int store_del_outbox(struct store *s, const char *endpoint, uint64_t seq)
+{
+	int rc;
+	if ((rc = batch(s)) < 0)
+		return rc;
+	sqlite3_stmt *q = s->st[ST_DEL_OUTBOX];
+	bind_text(q, 1, endpoint);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)seq);
+	if (step(s, q) < 0)
+		return fail_batch(s, -EIO);
+	return 0;
+}
+
+int store_outbox_endpoints(struct store *s, store_outbox_endpoint_cb cb, void *ud)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT endpoint, count(*) FROM webhook_outbox GROUP BY endpoint",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW)
+		rc = cb(ud, col_text(q, 0), (uint64_t)sqlite3_column_int64(q, 1));
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int store_load_outbox(struct store *s, const char *endpoint, uint64_t after_seq,
+		      uint64_t upto_seq, uint32_t max, store_outbox_row_cb cb, void *ud)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = 0, n = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, key, type, body FROM webhook_outbox WHERE endpoint=?1 "
+			       "AND seq > ?2 AND seq <= ?4 ORDER BY seq LIMIT ?3", -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	bind_text(q, 1, endpoint);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)after_seq);
+	sqlite3_bind_int64(q, 3, max);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)upto_seq);
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		const unsigned char *body = sqlite3_column_text(q, 3);
+		rc = cb(ud, (uint64_t)sqlite3_column_int64(q, 0), (uint64_t)sqlite3_column_int64(q, 1),
+			col_text(q, 2), body ? (const char *)body : "{}",
+			(size_t)sqlite3_column_bytes(q, 3));
+		n++;
+	}
+	sqlite3_finalize(q);
+	return rc < 0 ? rc : n;
 }
 
 /* ---------------- load ---------------- */
@@ -558,7 +640,7 @@ static int load_fleet(struct store *s, struct fleet *f, struct err *e)
 	sqlite3_finalize(q);
 	/* devices first, grouped by node in index order; nodes then point into the array */
 	if (sqlite3_prepare_v2(s->db, "SELECT n.name, n.domain, n.host_idle_w, n.grp, n.labels, "
-			       "n.exporter_url, d.model FROM nodes n LEFT JOIN devices d "
+			       "n.exporter_url, d.model, n.agent_url FROM nodes n LEFT JOIN devices d "
 			       "ON d.node = n.name ORDER BY n.rowid, d.idx",
 			       -1, &q, NULL) != SQLITE_OK)
 		goto dberr;
@@ -585,6 +667,7 @@ static int load_fleet(struct store *s, struct fleet *f, struct err *e)
 			KEEP(n->group, q, 3);
 			KEEP(n->labels_json, q, 4);
 			KEEP(n->exporter_url, q, 5);
+			KEEP(n->agent_url, q, 7);
 			first_dev[nn] = ndev;
 			nn++;
 		}

@@ -59,6 +59,23 @@ typedef int (*store_event_cb)(void *ud, uint64_t seq, int64_t ts, const char *ty
 int store_load_events(struct store *s, uint32_t max, store_event_cb cb, void *ud,
 		      uint64_t *max_seq, struct err *e);
 
+/* The webhook outbox: one row per (endpoint URL, event seq) still to be delivered. Put
+ * joins the batch (call it in the same turn as the event's store_put_event); del joins
+ * the batch too (a delivery acknowledged by the endpoint). */
+int store_put_outbox(struct store *s, const char *endpoint, uint64_t seq, uint64_t key,
+		     const char *type, const char *body);
+int store_del_outbox(struct store *s, const char *endpoint, uint64_t seq);
+/* Every endpoint with rows, with their count; a non-zero return stops (and is returned). */
+typedef int (*store_outbox_endpoint_cb)(void *ud, const char *endpoint, uint64_t rows);
+int store_outbox_endpoints(struct store *s, store_outbox_endpoint_cb cb, void *ud);
+/* Up to max rows of endpoint with after_seq < seq <= upto_seq, in seq order (an open batch
+ * is visible: bound upto_seq by the last committed event). Returns the rows read, or a
+ * negative code (a callback's, or -EIO). */
+typedef int (*store_outbox_row_cb)(void *ud, uint64_t seq, uint64_t key, const char *type,
+				   const char *body, size_t len);
+int store_load_outbox(struct store *s, const char *endpoint, uint64_t after_seq,
+		      uint64_t upto_seq, uint32_t max, store_outbox_row_cb cb, void *ud);
+
 /* Commit the batch if one is open (0 when none). */
 int store_commit(struct store *s, struct err *e);
 bool store_batch_open(const struct store *s);

@@ -632,6 +632,15 @@ START_TEST(retention_drops_old_events_and_answers_410)
 	ck_assert_int_eq(json_array_size(json_object_get(e, "events")), 0);
 	ck_assert_int_eq(jint(e, "oldest"), end2 + 1);
 	json_decref(e);
+	/* a restart with every event dropped numbers on from there: a seq is never reused
+	 * (webhook receivers deduplicate by it) */
+	ck_assert_int_eq(td_kill9(&d2), 0);
+	ck_assert_int_eq(td_restart(&d2), 0);
+	submit(&d2, "after", 1, 0);
+	e = events(&d2, "since=0");
+	ck_assert_int_ge(json_array_size(json_object_get(e, "events")), 1);
+	ck_assert_int_gt(jint(json_array_get(json_object_get(e, "events"), 0), "seq"), end2);
+	json_decref(e);
 	td_cleanup(&d2);
 }
 END_TEST
