@@ -40,6 +40,8 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "simulate.h"
+
 #ifndef JOULE_VERSION
 #define JOULE_VERSION "0.1.0-dev"
 #endif
@@ -2233,6 +2235,80 @@ done:
 	return r;
 }
 
+/* A usage error of a local command: the message, the synopsis, exit status 2. */
+static int local_usage(const struct cmd_args *a, const char *msg)
+{
+	if (msg)
+		fprintf(stderr, "joulectl: %s\n", msg);
+	fprintf(stderr, "usage: joulectl %s\n", a->cmd->synopsis);
+	return ERR_USAGE;
+}
+
+static int cmd_simulate(struct ctx *c, const struct cmd_args *a)
+{
+	const struct opt_val *fleet = opt(a, "fleet"), *trace = opt(a, "trace"),
+			     *events = opt(a, "events"), *out = opt(a, "out"),
+			     *until = opt(a, "until"), *sample = opt(a, "sample");
+	if (!fleet->set || !trace->set)
+		return local_usage(a, "simulate needs --fleet FILE and --trace FILE");
+	if ((until->set && until->num <= 0) || (sample->set && sample->num <= 0))
+		return local_usage(a, "--until and --sample take seconds > 0");
+	struct ctl_sim_args sa = {
+		.fleet = fleet->str, .trace = trace->str,
+		.events = events->set ? events->str : NULL, .out = out->set ? out->str : NULL,
+		.until_s = until->set ? until->num : 0, .sample_s = sample->set ? sample->num : 0,
+		.json = c->json,
+	};
+	return ctl_simulate(&sa);
+}
+
+static int cmd_trace(struct ctx *c, const struct cmd_args *a)
+{
+	const char *sub = a->pos[0];
+	const struct opt_val *fmt = opt(a, "format"), *jobs = opt(a, "jobs"),
+			     *span = opt(a, "span"), *rate = opt(a, "rate"), *seed = opt(a, "seed"),
+			     *share = opt(a, "training-share"), *nv = opt(a, "nvidia-only"),
+			     *mpr = opt(a, "machines-per-rack"), *frac = opt(a, "rack-budget-fraction");
+	(void)c;
+	if (strcmp(sub, "generate") == 0) {
+		if (a->npos != 1)
+			return local_usage(a, "trace generate takes no file");
+		if (fmt->set && strcmp(fmt->str, "csv") != 0 && strcmp(fmt->str, "jsonl") != 0)
+			return local_usage(a, "--format is csv or jsonl");
+		if ((jobs->set && (jobs->num < 1 || jobs->num > 2000000)) ||
+		    (span->set && span->real <= 0) || (rate->set && rate->real <= 0) ||
+		    (share->set && (share->real < 0 || share->real > 1)) ||
+		    (seed->set && seed->num < 0))
+			return local_usage(a, "--jobs 1-2000000, --span and --rate > 0, "
+					   "--training-share 0-1, --seed >= 0");
+		struct ctl_gen_args g = {
+			.seed = seed->set ? (uint64_t)seed->num : 1,
+			.jobs = jobs->set ? (uint32_t)jobs->num : (span->set ? 0 : 1000),
+			.span_s = span->set ? span->real : 0,
+			.rate_per_hour = rate->set ? rate->real : 0,
+			.training_share = share->set ? share->real : -1,
+			.csv = fmt->set && strcmp(fmt->str, "csv") == 0,
+			.nvidia_only = nv->set,
+		};
+		return ctl_trace_generate(&g);
+	}
+	if (strcmp(sub, "import-alibaba") == 0) {
+		if (a->npos != 2)
+			return local_usage(a, "trace import-alibaba needs the machine table FILE");
+		if ((mpr->set && (mpr->num < 1 || mpr->num > 1000)) ||
+		    (frac->set && (frac->real < 0 || frac->real > 1)))
+			return local_usage(a, "--machines-per-rack 1-1000, --rack-budget-fraction 0-1");
+		struct ctl_alibaba_args al = {
+			.path = a->pos[1],
+			.machines_per_rack = mpr->set ? (uint32_t)mpr->num : 0,
+			.rack_budget_fraction = frac->set ? frac->real : -1,
+		};
+		return ctl_trace_import_alibaba(&al);
+	}
+	fprintf(stderr, "joulectl: unknown trace command '%s'\n", sub);
+	return local_usage(a, NULL);
+}
+
 static int cmd_report(struct ctx *c, const struct cmd_args *a)
 {
 	const struct opt_val *msg = opt(a, "message");
@@ -2540,6 +2616,29 @@ static const struct opt_def watch_opts[] = {
 	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
+static const struct opt_def simulate_opts[] = {
+	{ "fleet", OPT_STR, NULL, NULL },
+	{ "trace", OPT_STR, NULL, NULL },
+	{ "events", OPT_STR, NULL, NULL },
+	{ "out", OPT_STR, NULL, NULL },
+	{ "until", OPT_INT, NULL, NULL },
+	{ "sample", OPT_INT, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
+};
+
+static const struct opt_def trace_opts[] = {
+	{ "format", OPT_STR, NULL, NULL },
+	{ "jobs", OPT_INT, NULL, NULL },
+	{ "span", OPT_NUM, NULL, NULL },
+	{ "rate", OPT_NUM, NULL, NULL },
+	{ "seed", OPT_INT, NULL, NULL },
+	{ "training-share", OPT_NUM, NULL, NULL },
+	{ "nvidia-only", OPT_FLAG, NULL, NULL },
+	{ "machines-per-rack", OPT_INT, NULL, NULL },
+	{ "rack-budget-fraction", OPT_NUM, NULL, NULL },
+	{ NULL, OPT_FLAG, NULL, NULL },
+};
+
 static const struct command commands[] = {
 	{ "status", cmd_status, NULL, 0, 0, "status" },
 	{ "fleet", cmd_fleet, NULL, 1, 2, "fleet import FILE|- | fleet export" },
@@ -2565,6 +2664,11 @@ static const struct command commands[] = {
 	  "report ID running|succeeded|failed [--message M]" },
 	{ "watch", cmd_watch, watch_opts, 0, 0, "watch [--since SEQ] [--types T[,T...]]" },
 	{ "webhooks", cmd_webhooks, NULL, 0, 0, "webhooks" },
+	{ "simulate", cmd_simulate, simulate_opts, 0, 0,
+	  "simulate --fleet FILE --trace FILE [--events FILE] [--out DIR] [--until S] [--sample S]" },
+	{ "trace", cmd_trace, trace_opts, 1, 2,
+	  "trace generate [--jobs N] [--span S] [--rate R] [--seed N] [--format csv|jsonl] | "
+	  "trace import-alibaba FILE" },
 };
 
 static const char help_text[] =
@@ -2639,6 +2743,20 @@ static const char help_text[] =
 	"  webhooks               webhook endpoints (global --webhook and nodes' agent_url):\n"
 	"                         events not yet acknowledged (BACKLOG), POSTs in flight,\n"
 	"                         delivered and failed, FAILING after 3 failures in a row\n"
+	"  simulate --fleet FILE --trace FILE [--events FILE] [--out DIR] [--until S]\n"
+	"           [--sample S]  what-if, locally (no daemon): replay the trace (CSV or JSON\n"
+	"                         lines, docs/trace-format.md) on the fleet document with the\n"
+	"                         daemon's placement core and a virtual clock; --events\n"
+	"                         scripts node_down/node_up/node_drain/budget changes; prints\n"
+	"                         queue wait, utilisation, power headroom, energy; --out DIR\n"
+	"                         also writes report.json, timeseries.csv, jobs.csv and\n"
+	"                         utilization.svg, queue.svg, power.svg; --json the report\n"
+	"  trace generate [--jobs N] [--span S] [--rate JOBS_PER_HOUR] [--seed N]\n"
+	"           [--training-share F] [--nvidia-only] [--format csv|jsonl]\n"
+	"                         a synthetic trace on stdout (Poisson arrivals, the mix of\n"
+	"                         docs/trace-format.md; the same seed gives the same trace)\n"
+	"  trace import-alibaba FILE [--machines-per-rack N] [--rack-budget-fraction F]\n"
+	"                         the Alibaba PAI machine table as a fleet document on stdout\n"
 	"\n"
 	"Submit flags:\n"
 	"  --name NAME            job name\n"

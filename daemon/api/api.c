@@ -463,6 +463,12 @@ static void route(struct ctx *c)
 			return method_not_allowed(c, "GET");
 		return not_modified(c) ? (void)0 : api_devices_get(c);
 	}
+	if (n == 1 && strcmp(seg[0], "simulate") == 0) {
+		c->route = API_ROUTE_SIMULATE;
+		if (m != HTTP_POST)
+			return method_not_allowed(c, "POST");
+		return api_simulate(c);
+	}
 	if (n == 1 && strcmp(seg[0], "webhooks") == 0) {
 		c->route = API_ROUTE_WEBHOOKS;
 		if (m != HTTP_GET)
@@ -828,6 +834,7 @@ void api_close(struct api *a)
 	uv_close((uv_handle_t *)&a->tick, NULL);
 	api_telemetry_close(a);
 	api_webhooks_close(a);
+	api_simulate_cancel_all(a);
 }
 
 void api_free(struct api *a)

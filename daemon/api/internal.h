@@ -24,6 +24,7 @@ enum api_route {
 	API_ROUTE_DOMAIN, API_ROUTE_NODES, API_ROUTE_NODE, API_ROUTE_NODE_ACTION, API_ROUTE_DEVICES,
 	API_ROUTE_JOBS, API_ROUTE_JOB, API_ROUTE_EXPLAIN, API_ROUTE_CAPACITY, API_ROUTE_METRICS,
 	API_ROUTE_EVENTS, API_ROUTE_JOB_STATUS, API_ROUTE_DEVICE_RESET, API_ROUTE_WEBHOOKS,
+	API_ROUTE_SIMULATE,
 	API_ROUTE_MAX
 };
 extern const char *const api_route_names[API_ROUTE_MAX];
@@ -57,6 +58,7 @@ struct api_event {
 
 struct api_waiter;
 struct api_hook_row;
+struct sim_work;
 struct hook;
 struct scrape;
 struct exporter_reading;
@@ -112,7 +114,9 @@ struct api {
 	uint8_t *node_reported;     /* node state last stored and announced, per node */
 	uint32_t nreported;
 	uv_timer_t tick;            /* 1 s: retention, placed timeout, demo mode */
-	struct hook *hook;          /* webhook dispatcher (webhooks.c); NULL when none configured */
+	struct hook *hook;          /* webhook dispatcher (webhooks.c) */
+	struct sim_work *sims;      /* what-if runs in the thread pool (simulate.c) */
+	uint32_t nsims;
 	struct api_hook_row *hook_pending;   /* this batch's outbox rows, pushed after commit */
 	uint32_t nhook_pending, hook_pending_cap;
 	uint64_t hook_committed_seq;        /* the last event whose batch committed */
@@ -201,6 +205,8 @@ void api_webhooks_free(struct api *a);
 void api_webhooks_totals(const struct api *a, uint64_t *delivered, uint64_t *failed,
 			 uint64_t *backlog, uint32_t *failing);
 void api_webhooks_get(struct ctx *c);
+void api_simulate(struct ctx *c);
+void api_simulate_cancel_all(struct api *a);   /* at shutdown: runs stop at their next poll */
 int api_telemetry_start(struct api *a, struct err *e);
 int api_telemetry_sync(struct api *a);        /* after the fleet changed */
 void api_telemetry_close(struct api *a);

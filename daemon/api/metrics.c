@@ -44,7 +44,7 @@ const char *const api_route_names[API_ROUTE_MAX] = {
 	[API_ROUTE_CAPACITY] = "/v1/capacity", [API_ROUTE_METRICS] = "/metrics",
 	[API_ROUTE_EVENTS] = "/v1/events",     [API_ROUTE_JOB_STATUS] = "/v1/jobs/{id}/status",
 	[API_ROUTE_DEVICE_RESET] = "/v1/devices/{node}/{index}/{action}",
-	[API_ROUTE_WEBHOOKS] = "/v1/webhooks",
+	[API_ROUTE_WEBHOOKS] = "/v1/webhooks",  [API_ROUTE_SIMULATE] = "/v1/simulate",
 };
 
 /* Upper bounds in seconds (latency) or counts (batch sizes). */

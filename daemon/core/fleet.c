@@ -84,6 +84,90 @@ static int reserve(void **arr, uint32_t *cap, uint32_t need, size_t sz)
 	return 0;
 }
 
+static int dup_array(void **dst, const void *src, size_t n, size_t size)
+{
+	*dst = NULL;
+	if (!src || !n)
+		return 0;
+	*dst = malloc(n * size);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, src, n * size);
+	return 0;
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+int fleet_clone(struct fleet *d, const struct fleet *s)
+{
+	size_t buckets = (size_t)s->free_head_models * BUCKETS;
+	fleet_init(d);
+	d->epoch = s->epoch;
+	d->ngroups = s->ngroups;
+	d->free_head_models = s->free_head_models;
+	if (dup_array((void **)&d->models, s->models, s->nmodels, sizeof(*s->models)) < 0 ||
+	    dup_array((void **)&d->domains, s->domains, s->ndomains, sizeof(*s->domains)) < 0 ||
+	    dup_array((void **)&d->nodes, s->nodes, s->nnodes, sizeof(*s->nodes)) < 0 ||
+	    dup_array((void **)&d->devices, s->devices, s->ndevices, sizeof(*s->devices)) < 0 ||
+	    dup_array((void **)&d->slots, s->slots, s->nslots, sizeof(*s->slots)) < 0 ||
+	    dup_array((void **)&d->free_head, s->free_head, buckets, sizeof(*s->free_head)) < 0 ||
+	    dup_array((void **)&d->free_count, s->free_count, buckets, sizeof(*s->free_count)) < 0 ||
+	    dup_array((void **)&d->roots, s->roots, s->nroots, sizeof(*s->roots)) < 0 ||
+	    dup_array((void **)&d->scratch, s->scratch, s->scratch_cap, sizeof(*s->scratch)) < 0)
+		goto nomem;
+	/* counts only once the arrays are ours: fleet_free walks them */
+	d->nmodels = d->models_cap = s->nmodels;
+	d->nslots = d->slots_cap = s->nslots;
+	d->nroots = s->nroots;
+	d->scratch_cap = s->scratch_cap;
+	for (uint32_t i = 0; i < s->ndomains; i++, d->ndomains++) {
+		d->domains_cap = d->ndomains + 1;
+		if (dup_opt(&d->domains[i].name, s->domains[i].name) < 0)
+			goto nomem;
+	}
+	for (uint32_t i = 0; i < s->nnodes; i++, d->nnodes++) {
+		struct node *n = &d->nodes[i];
+		const struct node *o = &s->nodes[i];
+		d->nodes_cap = d->nnodes + 1;
+		n->group = n->labels_json = n->exporter_url = n->agent_url = n->scrape_error = NULL;
+		if (dup_opt(&n->name, o->name) < 0 || dup_opt(&n->group, o->group) < 0 ||
+		    dup_opt(&n->labels_json, o->labels_json) < 0 ||
+		    dup_opt(&n->exporter_url, o->exporter_url) < 0 ||
+		    dup_opt(&n->agent_url, o->agent_url) < 0 ||
+		    dup_opt(&n->scrape_error, o->scrape_error) < 0)
+			goto nomem;
+	}
+	for (uint32_t i = 0; i < s->ndevices; i++, d->ndevices++) {
+		d->devices_cap = d->ndevices + 1;
+		d->devices[i].uuid = NULL;
+		if (dup_opt(&d->devices[i].health_reason, s->devices[i].health_reason) < 0 ||
+		    dup_opt(&d->devices[i].uuid, s->devices[i].uuid) < 0)
+			goto nomem;
+	}
+	for (uint32_t i = 0; i < d->nmodels; i++)
+		if (hmap_put_str(&d->model_by_name, d->models[i].name, i) < 0)
+			goto nomem;
+	for (uint32_t i = 0; i < d->ndomains; i++)
+		if (hmap_put_str(&d->domain_by_name, d->domains[i].name, i) < 0)
+			goto nomem;
+	for (uint32_t i = 0; i < d->nnodes; i++) {
+		const struct node *n = &d->nodes[i];
+		if (hmap_put_str(&d->node_by_name, n->name, i) < 0 ||
+		    (n->group_id != FLEET_NONE &&
+		     hmap_put_str(&d->group_by_name, n->group, n->group_id) < 0))
+			goto nomem;
+	}
+	return 0;
+nomem:
+	fleet_free(d);
+	fleet_init(d);
+	return -ENOMEM;
+}
+
 uint32_t fleet_model_find(const struct fleet *f, const char *name)
 {
 	uint32_t v;

@@ -172,6 +172,11 @@ void fleet_free(struct fleet *f);
  */
 int fleet_import(struct fleet *f, const struct fleet_doc *doc, struct err *e);
 
+/* A deep copy of src into dst (uninitialised): same indexes, allocations, free index and
+ * epoch, so a job table cloned alongside refers to it exactly as to src. 0 or -ENOMEM
+ * (dst then holds nothing to free). For what-if runs on a private copy. */
+int fleet_clone(struct fleet *dst, const struct fleet *src);
+
 /* Lookups: index or FLEET_NONE. */
 uint32_t fleet_model_find(const struct fleet *f, const char *name);
 uint32_t fleet_domain_find(const struct fleet *f, const char *name);

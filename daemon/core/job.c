@@ -42,6 +42,65 @@ void job_free(struct job *j)
 	free(j);
 }
 
+static int clone_str(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return src && !*dst ? -ENOMEM : 0;
+}
+
+struct job *job_clone(const struct job *j)
+{
+	struct job *c = malloc(sizeof(*c));
+	if (!c)
+		return NULL;
+	*c = *j;
+	c->name = c->queue = c->owner = c->idem_key = c->reason = NULL;
+	c->req.models = NULL;
+	c->placement = NULL;
+	if (clone_str(&c->name, j->name) < 0 || clone_str(&c->queue, j->queue) < 0 ||
+	    clone_str(&c->owner, j->owner) < 0 || clone_str(&c->idem_key, j->idem_key) < 0 ||
+	    clone_str(&c->reason, j->reason) < 0)
+		goto fail;
+	if (j->req.models) {
+		size_t n = j->req.nmodels ? j->req.nmodels : 1;   /* owners size it nmodels or more */
+		c->req.models = calloc(n, sizeof(*c->req.models));
+		if (!c->req.models)
+			goto fail;
+		memcpy(c->req.models, j->req.models, j->req.nmodels * sizeof(*c->req.models));
+	}
+	if (j->placement) {
+		size_t n = j->req.count ? j->req.count : 1;
+		c->placement = malloc(n * sizeof(*c->placement));
+		if (!c->placement)
+			goto fail;
+		memcpy(c->placement, j->placement, n * sizeof(*c->placement));
+	}
+	return c;
+fail:
+	job_free(c);
+	return NULL;
+}
+
+int jobs_clone(struct jobs *dst, const struct jobs *src, bool (*keep)(const struct job *j))
+{
+	for (uint64_t id = 1; id < src->next_id; id++) {
+		const struct job *j = jobs_get(src, id);
+		if (!j || (keep && !keep(j)))
+			continue;
+		struct job *c = job_clone(j);
+		if (!c)
+			return -ENOMEM;
+		int rc = jobs_add(dst, c);
+		if (rc < 0) {
+			job_free(c);
+			return rc;
+		}
+	}
+	if (dst->next_id < src->next_id)
+		dst->next_id = src->next_id;
+	return 0;
+}
+
 void jobs_free(struct jobs *t)
 {
 	if (!t)

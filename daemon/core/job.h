@@ -129,6 +129,12 @@ void job_free(struct job *j);
  */
 int jobs_add(struct jobs *t, struct job *j);
 
+/* A deep copy of one job (not in any table). NULL on ENOMEM. */
+struct job *job_clone(const struct job *j);
+/* Copy every job of src whose state passes keep (NULL: all) into dst (initialised, empty),
+ * with the same ids; next_id is src's. 0 or -ENOMEM (dst then holds what was copied). */
+int jobs_clone(struct jobs *dst, const struct jobs *src, bool (*keep)(const struct job *j));
+
 struct job *jobs_get(const struct jobs *t, uint64_t id);
 struct job *jobs_find_idem(const struct jobs *t, uint32_t uid, const char *key);
 
