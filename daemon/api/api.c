@@ -647,13 +647,15 @@ static void commit_and_release(struct api *a)
 			abort(); /* memory no longer matches anything durable */
 		}
 	}
+	char why[sizeof(e.message) + 64];
+	if (rc < 0)   /* "database or disk is full", "attempt to write a readonly database" */
+		snprintf(why, sizeof(why), "the database could not commit (%.200s); nothing was "
+			 "changed", e.message);
 	for (uint32_t i = 0; i < a->nheld; i++) {
 		struct held_reply *h = &a->held[i];
 		if (rc < 0) {
 			free(h->body);
-			h->body = error_body(ERR_UNAVAILABLE, NULL,
-					     "the database could not commit; nothing was changed",
-					     &h->len);
+			h->body = error_body(ERR_UNAVAILABLE, NULL, why, &h->len);
 			h->status = 503;
 			h->headers[0] = '\0';
 		} else if (h->job) {

@@ -145,7 +145,14 @@ int store_open(const char *path, const struct store_options *opt, struct store *
 						       : "PRAGMA synchronous=FULL", e)) < 0 ||
 	    (rc = exec(s, "PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536", e)) < 0 ||
 	    (rc = migrate(s, e)) < 0)
+		goto fail_named;
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		/* SQLite falls back to read-only when it cannot write: refuse, or every
+		 * change would be answered 503 */
+		rc = err_set(e, -EROFS, NULL, "database %s is read-only (file permissions or a "
+			     "read-only file system); jouled needs to write it", path);
 		goto fail;
+	}
 	for (int i = 0; i < _ST_MAX; i++)
 		if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
 				       NULL) != SQLITE_OK) {
@@ -154,6 +161,13 @@ int store_open(const char *path, const struct store_options *opt, struct store *
 		}
 	*out = s;
 	return 0;
+fail_named:
+	if (strstr(e->message, path) == NULL) {
+		char msg[sizeof(e->message)];
+		snprintf(msg, sizeof(msg), "%s", e->message);
+		err_set(e, rc, e->field[0] ? e->field : NULL, "database %s: %s", path,
+			strncmp(msg, "database: ", 10) == 0 ? msg + 10 : msg);
+	}
 fail:
 	store_close(s);
 	return rc;
@@ -775,13 +789,18 @@ static int load_jobs(struct store *s, struct fleet *f, struct jobs *t, struct er
 					     JOB_MAX_VENDORS);
 		const char *ms = col_text(q, 17);
 		if (*ms) {
-			r->models = calloc(JOB_MAX_MODELS, sizeof(*r->models));
+			/* sized to the list: a million stored jobs must not hold 32 names each */
+			uint32_t nm = 1;
+			for (const char *c = ms; *c; c++)
+				nm += *c == ',';
+			if (nm > JOB_MAX_MODELS)
+				nm = JOB_MAX_MODELS;
+			r->models = calloc(nm, sizeof(*r->models));
 			if (!r->models) {
 				job_free(j);
 				goto nomem;
 			}
-			r->nmodels = (uint8_t)split(ms, &r->models[0][0], sizeof(r->models[0]),
-						    JOB_MAX_MODELS);
+			r->nmodels = (uint8_t)split(ms, &r->models[0][0], sizeof(r->models[0]), nm);
 		}
 		r->duration_s = sqlite3_column_int64(q, 18);
 		j->idem_key = sqlite3_column_type(q, 19) == SQLITE_NULL ? NULL : col_dup(q, 19);
