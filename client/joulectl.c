@@ -2248,15 +2248,18 @@ static int cmd_simulate(struct ctx *c, const struct cmd_args *a)
 {
 	const struct opt_val *fleet = opt(a, "fleet"), *trace = opt(a, "trace"),
 			     *events = opt(a, "events"), *out = opt(a, "out"),
-			     *until = opt(a, "until"), *sample = opt(a, "sample");
+			     *until = opt(a, "until"), *sample = opt(a, "sample"),
+			     *res = opt(a, "resolution");
 	if (!fleet->set || !trace->set)
 		return local_usage(a, "simulate needs --fleet FILE and --trace FILE");
-	if ((until->set && until->num <= 0) || (sample->set && sample->num <= 0))
-		return local_usage(a, "--until and --sample take seconds > 0");
+	if ((until->set && until->num <= 0) || (sample->set && sample->num <= 0) ||
+	    (res->set && (res->num < 1 || res->num > 86400)))
+		return local_usage(a, "--until and --sample take seconds > 0, --resolution 1-86400");
 	struct ctl_sim_args sa = {
 		.fleet = fleet->str, .trace = trace->str,
 		.events = events->set ? events->str : NULL, .out = out->set ? out->str : NULL,
 		.until_s = until->set ? until->num : 0, .sample_s = sample->set ? sample->num : 0,
+		.resolution_s = res->set ? res->num : 0,
 		.json = c->json,
 	};
 	return ctl_simulate(&sa);
@@ -2623,6 +2626,7 @@ static const struct opt_def simulate_opts[] = {
 	{ "out", OPT_STR, NULL, NULL },
 	{ "until", OPT_INT, NULL, NULL },
 	{ "sample", OPT_INT, NULL, NULL },
+	{ "resolution", OPT_INT, NULL, NULL },
 	{ NULL, OPT_FLAG, NULL, NULL },
 };
 
@@ -2665,7 +2669,8 @@ static const struct command commands[] = {
 	{ "watch", cmd_watch, watch_opts, 0, 0, "watch [--since SEQ] [--types T[,T...]]" },
 	{ "webhooks", cmd_webhooks, NULL, 0, 0, "webhooks" },
 	{ "simulate", cmd_simulate, simulate_opts, 0, 0,
-	  "simulate --fleet FILE --trace FILE [--events FILE] [--out DIR] [--until S] [--sample S]" },
+	  "simulate --fleet FILE --trace FILE [--events FILE] [--out DIR] [--until S] [--sample S] "
+	  "[--resolution S]" },
 	{ "trace", cmd_trace, trace_opts, 1, 2,
 	  "trace generate [--jobs N] [--span S] [--rate R] [--seed N] [--format csv|jsonl] | "
 	  "trace import-alibaba FILE" },
@@ -2744,13 +2749,16 @@ static const char help_text[] =
 	"                         events not yet acknowledged (BACKLOG), POSTs in flight,\n"
 	"                         delivered and failed, FAILING after 3 failures in a row\n"
 	"  simulate --fleet FILE --trace FILE [--events FILE] [--out DIR] [--until S]\n"
-	"           [--sample S]  what-if, locally (no daemon): replay the trace (CSV or JSON\n"
+	"           [--sample S] [--resolution S]\n"
+	"                         what-if, locally (no daemon): replay the trace (CSV or JSON\n"
 	"                         lines, docs/trace-format.md) on the fleet document with the\n"
 	"                         daemon's placement core and a virtual clock; --events\n"
 	"                         scripts node_down/node_up/node_drain/budget changes; prints\n"
 	"                         queue wait, utilisation, power headroom, energy; --out DIR\n"
 	"                         also writes report.json, timeseries.csv, jobs.csv and\n"
-	"                         utilization.svg, queue.svg, power.svg; --json the report\n"
+	"                         utilization.svg, queue.svg, power.svg; --json the report;\n"
+	"                         --resolution: the clock's step (default 60 s; 1 = every\n"
+	"                         second, exactly as the daemon would, and slower)\n"
 	"  trace generate [--jobs N] [--span S] [--rate JOBS_PER_HOUR] [--seed N]\n"
 	"           [--training-share F] [--nvidia-only] [--format csv|jsonl]\n"
 	"                         a synthetic trace on stdout (Poisson arrivals, the mix of\n"

@@ -92,7 +92,8 @@ int ctl_simulate(const struct ctl_sim_args *a)
 	}
 	/* virtual time starts at a fixed instant: the same inputs give the same report */
 	struct sim_options o = {.start = 1767225600 /* 2026-01-01T00:00:00Z */,
-				.sample_s = a->sample_s, .until_s = a->until_s};
+				.sample_s = a->sample_s, .until_s = a->until_s,
+				.resolution_s = a->resolution_s ? a->resolution_s : 60};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = sim_run(&f, &t, jobs, njobs, events, nevents, &o, &r, &e);

@@ -16,6 +16,7 @@
 struct ctl_sim_args {
 	const char *fleet, *trace, *events, *out;   /* events, out: NULL = none */
 	int64_t until_s, sample_s;                  /* 0 = defaults */
+	int64_t resolution_s;                       /* 0 = default (60) */
 	bool json;
 };
 int ctl_simulate(const struct ctl_sim_args *a);

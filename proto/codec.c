@@ -544,7 +544,7 @@ static int decode_uuids(const json_t *d, struct fleet_device_spec *ds, const cha
 			struct err *e)
 {
 	const json_t *us = json_object_get(d, "uuids");
-	char f2[64];
+	char f2[128];
 	if (!us)
 		return 0;
 	if (!json_is_array(us) || json_array_size(us) != ds->count)

@@ -16,6 +16,7 @@
  *   "events"       scripted events (docs/trace-format.md)
  *   "until_s"      virtual seconds to simulate, 1 … 31536000 (default 604800)
  *   "sample_s"     sampling interval (default until_s / 500, at least 60)
+ *   "resolution_s" the clock's step, 1 … 86400 (default 60; 1 = exactly as the daemon)
  *   "max_wall_ms"  wall-clock bound, 100 … 60000 (default 10000): the report then says
  *                  "stopped": true
  *   "series"       true: include the sampled time series
@@ -129,10 +130,11 @@ static int prefixed(struct ctx *c, struct err *e, const char *prefix)
 {
 	char field[sizeof(e->field)];
 	if (e->field[0] == '[')      /* "[3].name" → "jobs[3].name" */
-		snprintf(field, sizeof(field), "%s%s", prefix, e->field);
+		snprintf(field, sizeof(field), "%.16s%.78s", prefix, e->field);
 	else
-		snprintf(field, sizeof(field), "%s%s%s", prefix, e->field[0] ? "." : "", e->field);
-	snprintf(e->field, sizeof(e->field), "%s", field);
+		snprintf(field, sizeof(field), "%.16s%s%.77s", prefix, e->field[0] ? "." : "",
+			 e->field);
+	memcpy(e->field, field, sizeof(e->field));
 	c->err = *e;
 	api_fail(c, e->code == -ENOMEM ? -ENOMEM : ERR_INVALID);
 	return -1;
@@ -157,11 +159,12 @@ static int get_int(struct ctx *c, const json_t *body, const char *key, int64_t l
 void api_simulate(struct ctx *c)
 {
 	static const char *const keys[] = {"fleet", "remove_nodes", "budgets", "jobs", "events",
-					   "until_s", "sample_s", "max_wall_ms", "series", NULL};
+					   "until_s", "sample_s", "resolution_s", "max_wall_ms",
+					   "series", NULL};
 	struct api *a = c->a;
 	json_t *body = NULL;
 	struct sim_work *w = NULL;
-	int64_t until = 7 * 86400, sample = 0, wall_ms = 10000;
+	int64_t until = 7 * 86400, sample = 0, wall_ms = 10000, resolution = 60;
 	struct err e = {0};
 
 	if (api_query_check(c, NULL) < 0)
@@ -182,13 +185,15 @@ void api_simulate(struct ctx *c)
 			known = strcmp(keys[i], k) == 0;
 		if (!known) {
 			err_set(&c->err, ERR_INVALID, k, "unknown member (one of fleet, remove_nodes, "
-				"budgets, jobs, events, until_s, sample_s, max_wall_ms, series)");
+				"budgets, jobs, events, until_s, sample_s, resolution_s, max_wall_ms, "
+				"series)");
 			api_fail(c, ERR_INVALID);
 			goto out;
 		}
 	}
 	if (get_int(c, body, "until_s", 1, 365 * 86400, &until) < 0 ||
 	    get_int(c, body, "sample_s", 1, 365 * 86400, &sample) < 0 ||
+	    get_int(c, body, "resolution_s", 1, 86400, &resolution) < 0 ||
 	    get_int(c, body, "max_wall_ms", 100, 60000, &wall_ms) < 0)
 		goto out;
 	const json_t *series = json_object_get(body, "series");
@@ -283,7 +288,7 @@ void api_simulate(struct ctx *c)
 	w->t0 = uv_hrtime();
 	w->series = series && json_is_true(series);
 	w->o = (struct sim_options){.start = c->now, .sample_s = sample, .until_s = until,
-				    .stop = past_deadline, .stop_ud = w};
+				    .resolution_s = resolution, .stop = past_deadline, .stop_ud = w};
 	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
 	w->deadline.tv_sec += wall_ms / 1000;
 	w->deadline.tv_nsec += (wall_ms % 1000) * 1000000L;

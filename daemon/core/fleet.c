@@ -971,7 +971,44 @@ static int apply(struct fleet *f, struct import *im, const struct hmap *model_na
 		f->scratch_cap = need;
 	}
 	f->epoch++;
+	f->structure++;
 	return 0;
+}
+
+uint32_t fleet_max_group_room(struct fleet *f, uint16_t model, uint32_t per_worker, bool rack)
+{
+	struct fleet_room_memo *m = &f->room_memo[(model * 7u + per_worker * 3u + rack) % 32];
+	if (m->structure == f->structure && m->model == model && m->per_worker == per_worker &&
+	    m->rack == rack)
+		return m->value;
+	uint32_t best = 0;
+	if (per_worker == 0 || model >= f->nmodels)
+		return 0;
+	/* tally per rack or group in the scratch counters (all zero between uses) */
+	for (uint32_t n = 0; n < f->nnodes; n++) {
+		const struct node *nd = &f->nodes[n];
+		uint32_t have = 0;
+		for (uint32_t k = 0; k < nd->nslots; k++)
+			if (f->slots[nd->first_slot + k].model == model)
+				have = (uint32_t)__builtin_popcountll(f->slots[nd->first_slot + k].mask);
+		uint32_t w = have / per_worker;
+		if (!w)
+			continue;
+		uint32_t key = rack ? nd->domain : nd->group_id;
+		if (key == FLEET_NONE || key >= f->scratch_cap) {
+			best = w > best ? w : best;   /* a node alone */
+			continue;
+		}
+		f->scratch[key] += w;
+		best = f->scratch[key] > best ? f->scratch[key] : best;
+	}
+	for (uint32_t n = 0; n < f->nnodes; n++) {
+		uint32_t key = rack ? f->nodes[n].domain : f->nodes[n].group_id;
+		if (key != FLEET_NONE && key < f->scratch_cap)
+			f->scratch[key] = 0;
+	}
+	*m = (struct fleet_room_memo){f->structure, per_worker, best, model, rack};
+	return best;
 }
 
 int fleet_import(struct fleet *f, const struct fleet_doc *doc, struct err *e)

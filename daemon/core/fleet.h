@@ -124,6 +124,13 @@ struct fleet {
 	/* scratch for place.c, one counter per domain or group; all zero between uses */
 	uint32_t *scratch;          uint32_t scratch_cap;
 	uint64_t epoch;             /* from 1; grows whenever capacity may have grown */
+	uint64_t structure;         /* grows with every import: nodes, devices, racks, groups */
+	struct fleet_room_memo {    /* fleet_max_group_room's answers for this structure */
+		uint64_t structure;     /* 0 = empty */
+		uint32_t per_worker, value;
+		uint16_t model;
+		bool rack;
+	} room_memo[32];
 };
 
 /* ---- import document (decoded by proto/codec; strings owned by the caller) ---- */
@@ -199,6 +206,12 @@ bool fleet_node_set_down(struct fleet *f, uint32_t node, bool down);
  * (measured_w of a domain = Σ over measured nodes below it of device watts + host idle).
  * O(depth). */
 void fleet_node_set_measured(struct fleet *f, uint32_t node, double device_w, int64_t now);
+
+/* The most workers of per_worker devices of `model` one rack (rack: the node's own domain)
+ * or one NVLink/HCCS group (a node without a group is its own) could ever hold, all its
+ * devices free and healthy: a structural bound for same_rack / same_group gangs, O(nodes)
+ * once per import and (model, per_worker, rack), then memoised. */
+uint32_t fleet_max_group_room(struct fleet *f, uint16_t model, uint32_t per_worker, bool rack);
 
 /* Free healthy devices of `model` on `node` (0 when the node is not up). */
 uint32_t fleet_node_free(const struct fleet *f, uint32_t node, uint16_t model);

@@ -104,12 +104,15 @@ struct jobs {
 	struct hmap by_idem;            /* "uid:key" → id - 1 */
 	struct job **active;            /* PLACED and RUNNING jobs, unordered */
 	uint32_t nactive, active_cap;
-	/* place.c's reservation cache: the head's estimated start, reused while the head and
-	 * the fleet epoch are the same and it is younger than PLACE_RESERVATION_TTL_S */
-	uint64_t res_head, res_epoch;
-	int64_t res_start, res_at;
-	uint64_t res_after;
-	bool res_valid;
+	/* place.c's reservation cache: a blocked head's estimated start, reused while it is
+	 * younger than PLACE_RESERVATION_TTL_S (two entries: a head that can never start
+	 * passes the reservation to the next blocked job, and both are asked every pass) */
+	struct job_reservation {
+		uint64_t head;          /* 0 = empty */
+		int64_t start, at;
+		uint64_t after;
+		bool valid;
+	} res[2];
 	uint32_t count_by_state[_JOB_STATE_MAX];
 };
 

@@ -486,6 +486,12 @@ static int run(struct attempt *a)
 	if (fleet_model_room(a->f, a->model, a->devices) < a->need)
 		return 1;
 	bool grouped = r->topology == TOPO_SAME_RACK || r->topology == TOPO_SAME_GROUP;
+	/* a gang no rack or group could ever hold, even empty: no scan (TOPOLOGY) */
+	if (grouped && a->j->nplaced == 0 &&
+	    fleet_max_group_room(a->f, a->model, a->devices, r->topology == TOPO_SAME_RACK) < a->need) {
+		a->enough_devices = true;
+		return 1;
+	}
 	uint64_t enough = grouped ? 0 : (uint64_t)a->want * 2 + 8;
 	uint32_t min_nodes = r->topology == TOPO_SPREAD ? a->want * 4 : 0;
 	enum grouping grouping = r->topology == TOPO_SAME_RACK    ? GROUP_RACK
@@ -1394,21 +1400,21 @@ int place_pass(struct fleet *f, struct jobs *t, int64_t now, uint32_t max_tries,
 		if (head && shares_models(f, head, j)) {
 			if (!res_known) {
 				res_known = true;
-				if (t->res_head == head->id && t->res_epoch == f->epoch &&
-				    now - t->res_at < PLACE_RESERVATION_TTL_S) {
-					rc = t->res_valid; /* the same question, asked moments ago */
-					res_start = t->res_start;
-					res_after = t->res_after;
+				struct job_reservation *c = &t->res[estimates ? 1 : 0];
+				if (c->head == head->id && now - c->at < PLACE_RESERVATION_TTL_S &&
+				    now >= c->at) {
+					/* the same question, asked moments ago: capacity that changed
+					 * since moves the answer by less than the TTL, and the head
+					 * itself is retried first whenever the epoch moved */
+					rc = c->valid;
+					res_start = c->start;
+					res_after = c->after;
 				} else {
 					rc = place_estimate_start(f, t, head, now, &res_start, &res_after);
 					if (rc < 0)
 						return rc;
-					t->res_head = head->id;
-					t->res_epoch = f->epoch;
-					t->res_at = now;
-					t->res_valid = rc == 1;
-					t->res_start = res_start;
-					t->res_after = res_after;
+					*c = (struct job_reservation){head->id, res_start, now, res_after,
+								      rc == 1};
 				}
 				res_valid = rc == 1;
 				/* a head that can never start holds nobody back; the next blocked

@@ -38,6 +38,7 @@ struct run {
 	uint32_t nplaced, capplaced;
 	struct hmap queue_idx;
 	uint32_t capsamples, caprec;
+	uint32_t checked_samples;       /* samples when stop() was last polled */
 	int oom;
 };
 
@@ -260,7 +261,8 @@ static void end_due(struct run *R)
 	while (R->nheap && R->heap[0].at <= R->now) {
 		struct end x = heap_pop(R);
 		struct job *j = jobs_get(R->t, x.id);
-		if (!j || j->state != JOB_RUNNING || j->placed_at != x.placed_at)
+		/* a live copy's job may still be PLACED (no launcher reported it running) */
+		if (!j || !job_state_active(j->state) || j->placed_at != x.placed_at)
 			continue;                   /* preempted or requeued since */
 		struct sim_record *r = rec(R, j);
 		if (r)
@@ -364,12 +366,16 @@ int sim_run(struct fleet *f, struct jobs *t, struct sim_job *jobs, uint32_t njob
 			rc = err_set(e, ERR_INVALID, "events", "event %u names an unknown node or domain", i);
 			goto fail;
 		}
+	/* changes at t = 0 (removed nodes, budgets) are the fleet the run starts from */
+	while (next_ev < nevents && events[next_ev].at_s <= 0)
+		apply_event(&R, &events[next_ev++]);
 	r.nmodels = f->nmodels;
 	r.devices_by_model = calloc(f->nmodels ? f->nmodels : 1, sizeof(*r.devices_by_model));
 	if (!r.devices_by_model)
 		goto nomem;
-	for (uint32_t d = 0; d < f->ndevices; d++)
-		if (f->devices[d].node != FLEET_NONE)
+	for (uint32_t d = 0; d < f->ndevices; d++)   /* in service: on a node that is not down */
+		if (f->devices[d].node != FLEET_NONE &&
+		    f->nodes[f->devices[d].node].state != NODE_DOWN)
 			r.devices_by_model[f->devices[d].model]++;
 	track_domains(&r, f);
 	/* the jobs already there: records, and the ends of the active ones */
@@ -405,6 +411,10 @@ int sim_run(struct fleet *f, struct jobs *t, struct sim_job *jobs, uint32_t njob
 			next = R.heap[0].at;
 		if (next == INT64_MAX)
 			break;                  /* nothing will ever change again */
+		if (o->resolution_s > 1) {      /* round up to the end of its step */
+			int64_t off = next - o->start, rs = o->resolution_s;
+			next = o->start + (off + rs - 1) / rs * rs;
+		}
 		if (o->until_s > 0 && next > o->start + o->until_s) {
 			if (advance(&R, o->start + o->until_s) < 0)
 				goto nomem;
@@ -412,7 +422,8 @@ int sim_run(struct fleet *f, struct jobs *t, struct sim_job *jobs, uint32_t njob
 			break;
 		}
 		if ((o->max_steps && r.steps >= o->max_steps) ||
-		    (o->stop && (r.steps & 255) == 255 && o->stop(o->stop_ud))) {
+		    (o->stop && ((r.steps & 63) == 63 || r.nsamples > R.checked_samples + 1024) &&
+		     (R.checked_samples = r.nsamples, o->stop(o->stop_ud)))) {
 			r.stopped = true;
 			break;
 		}

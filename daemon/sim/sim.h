@@ -50,7 +50,13 @@ struct sim_options {
 	int64_t sample_s;           /* 0: span / 500, at least 60 */
 	int64_t until_s;            /* stop here (0: when every job ended or can never start) */
 	uint64_t max_steps;         /* instants processed at most (0: no limit) */
-	/* polled every 256 instants; true stops the run early (the daemon's wall-clock bound) */
+	/* > 1: the clock moves in steps of this many seconds, like a scheduler cycle: what
+	 * happens within a step (arrivals, ends, events) is applied together at its end.
+	 * 0 or 1: every second that has something happening is its own instant (the daemon's
+	 * behaviour exactly; the slowest). */
+	int64_t resolution_s;
+	/* polled every 64 instants (and every 1,024 samples); true stops the run early (the
+	 * daemon's wall-clock bound) */
 	bool (*stop)(void *ud);
 	void *stop_ud;
 };
@@ -83,7 +89,7 @@ struct sim_result {
 	struct sim_sample *samples;
 	uint32_t nsamples;
 	uint32_t nmodels;
-	uint32_t *devices_by_model;     /* healthy devices of each model at the start */
+	uint32_t *devices_by_model;     /* devices of each model in service after t = 0's events */
 	uint32_t tracked[SIM_MAX_TRACKED_DOMAINS];
 	uint32_t ntracked;
 	char **queues;

@@ -944,7 +944,7 @@ struct cells {
 static int no_form(struct err *e, size_t i, const char *path, const char *why)
 {
 	char field[sizeof(e->field)];
-	snprintf(field, sizeof(field), "[%zu].%.80s", i, path);
+	snprintf(field, sizeof(field), "[%zu].%.60s", i, path);
 	return err_set(e, ERR_INVALID, field, "has no CSV form: %s", why);
 }
 

@@ -56,6 +56,8 @@ static void world_close(struct world *w)
 }
 
 /* Run a trace (JSON text of an array) and scripted events (JSON text or NULL). */
+static int64_t resolution;   /* the next run's sim_options.resolution_s */
+
 static void run(struct world *w, const char *trace, const char *events, int64_t until)
 {
 	struct err e = {0};
@@ -72,7 +74,9 @@ static void run(struct world *w, const char *trace, const char *events, int64_t 
 		ck_assert_msg(sim_input_events(evj, &w->f, &ev, &ne, &e) == 0, "events: %s", e.message);
 		json_decref(evj);
 	}
-	struct sim_options o = {.start = 1000000, .sample_s = 60, .until_s = until};
+	struct sim_options o = {.start = 1000000, .sample_s = 60, .until_s = until,
+				.resolution_s = resolution};
+	resolution = 0;
 	ck_assert_msg(sim_run(&w->f, &w->t, jobs, nj, ev, ne, &o, &w->r, &e) == 0, "run: %s",
 		      e.message);
 	free(jobs);
@@ -202,6 +206,21 @@ START_TEST(until_stops_the_clock_and_says_so)
 }
 END_TEST
 
+START_TEST(a_coarser_clock_applies_a_step_s_happenings_together_at_its_end)
+{
+	struct world w;
+	world_open(&w, 100000);
+	resolution = 60;
+	run(&w, "[" JOB("a", 5, 8, 100, "") "," JOB("b", 50, 8, 30, "") "]", NULL, 0);
+	ck_assert_int_eq(w.r.jobs[0].start, 60);    /* arrived at 5 s, placed at the step's end */
+	ck_assert_int_eq(w.r.jobs[1].start, 60);
+	ck_assert_int_eq(w.r.jobs[1].end, 120);     /* ended at 90 s: seen at 120 s */
+	ck_assert_int_eq(w.r.jobs[0].end, 180);     /* 160 s → 180 s */
+	ck_assert_int_eq(w.r.steps, 3);
+	world_close(&w);
+}
+END_TEST
+
 START_TEST(an_event_naming_an_unknown_node_is_refused_with_its_field)
 {
 	struct world w;
@@ -232,6 +251,7 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, a_higher_priority_arrival_preempts_and_the_victim_reruns_later);
 	tcase_add_test(tc, the_same_inputs_give_the_same_run);
 	tcase_add_test(tc, until_stops_the_clock_and_says_so);
+	tcase_add_test(tc, a_coarser_clock_applies_a_step_s_happenings_together_at_its_end);
 	tcase_add_test(tc, an_event_naming_an_unknown_node_is_refused_with_its_field);
 	suite_add_tcase(s, tc);
 	return s;
