@@ -43,12 +43,45 @@ char *codec_dump(json_t *v, size_t *len)
 	return s;
 }
 
+/* Copy src into dst (n bytes) as valid UTF-8: a byte that does not start a well-formed
+ * sequence (a request path's raw bytes, a name cut mid-character) becomes '?'. */
+static void utf8_clean(char *dst, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0;
+	while (*s && o + 1 < n) {
+		size_t len = *s < 0x80 ? 1 : (*s >> 5) == 6 ? 2 : (*s >> 4) == 14 ? 3
+			   : (*s >> 3) == 30 ? 4 : 0;
+		bool ok = len > 0 && o + len < n;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = (s[k] & 0xc0) == 0x80;
+		if (ok && len == 2)
+			ok = *s >= 0xc2;                               /* no overlong forms */
+		if (ok && len == 3)
+			ok = !(*s == 0xe0 && s[1] < 0xa0) && !(*s == 0xed && s[1] >= 0xa0);
+		if (ok && len == 4)
+			ok = *s <= 0xf4 && !(*s == 0xf0 && s[1] < 0x90) && !(*s == 0xf4 && s[1] >= 0x90);
+		if (!ok) {
+			dst[o++] = '?';
+			s++;
+			continue;
+		}
+		memcpy(dst + o, s, len);
+		o += len;
+		s += len;
+	}
+	dst[o] = '\0';
+}
+
 char *codec_error_body(const struct err *e, size_t *len)
 {
+	char message[sizeof(e->message)], field[sizeof(e->field)];
+	utf8_clean(message, e->message, sizeof(message));
+	utf8_clean(field, e->field, sizeof(field));
 	json_t *inner = json_pack("{s:s, s:s}", "code", err_code_name(e->code), "message",
-				  e->message);
-	if (inner && e->field[0])
-		json_object_set_new(inner, "field", json_string(e->field));
+				  message);
+	if (inner && field[0])
+		json_object_set_new(inner, "field", json_string(field));
 	return codec_dump(inner ? json_pack("{s:o}", "error", inner) : NULL, len);
 }
 
@@ -134,6 +167,9 @@ static int only_keys(const json_t *obj, const char *const *allowed, const char *
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, key) == 0;
+		if (!ok && !*key)
+			return err_set(e, ERR_INVALID, prefix ? prefix : "\"\"",
+				       "an empty member name is not allowed");
 		if (!ok) {
 			char field[96];
 			if (prefix)

@@ -77,6 +77,8 @@ struct http_conn {
 	bool write_pending;       /* wreq is in libuv's hands */
 	bool close_after;         /* close once the current response is written */
 	bool rejected;            /* over the connection limit: 503 only, not counted */
+	uint64_t req_at;          /* uv_now() of the first bytes of the request being read;
+				     0 between requests */
 
 	struct ucred cred;
 	http_parser parser;
@@ -255,6 +257,7 @@ static void request_reset(struct http_conn *c)
 	sbuf_free(&c->target);
 	c->in_head = true;
 	c->head_bytes = 0;
+	c->req_at = 0;
 	c->complete = false;
 	c->last_was_value = false;
 	c->field_len = 0;
@@ -307,6 +310,20 @@ static void idle_restart(struct http_conn *c)
 {
 	if (c->s->lim.idle_timeout_ms > 0)
 		uv_timer_start(&c->timer, on_idle, c->s->lim.idle_timeout_ms, 0);
+}
+
+/* Bytes arrived. Between requests the idle timer starts over; within one, it does not:
+ * a whole request must arrive within the idle timeout of its first bytes, so a client
+ * sending a byte now and then (slow loris) cannot hold a connection for ever. */
+static void request_deadline(struct http_conn *c)
+{
+	uint64_t now = uv_now(c->s->loop), limit = c->s->lim.idle_timeout_ms;
+	if (!limit)
+		return;
+	if (!c->req_at)
+		c->req_at = now;
+	uint64_t end = c->req_at + limit;
+	uv_timer_start(&c->timer, on_idle, end > now ? end - now : 0, 0);
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -738,7 +755,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return;
 	c->rlen += (size_t)nread;
-	idle_restart(c);
+	request_deadline(c);
 	parse_buffered(c);
 }
 
