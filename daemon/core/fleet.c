@@ -59,6 +59,7 @@ void fleet_free(struct fleet *f)
 	free(f->slots);
 	free(f->free_head);
 	free(f->free_count);
+	free(f->room);
 	free(f->scratch);
 	free(f->roots);
 	hmap_free(&f->group_by_name);
@@ -116,6 +117,7 @@ int fleet_clone(struct fleet *d, const struct fleet *s)
 	    dup_array((void **)&d->slots, s->slots, s->nslots, sizeof(*s->slots)) < 0 ||
 	    dup_array((void **)&d->free_head, s->free_head, buckets, sizeof(*s->free_head)) < 0 ||
 	    dup_array((void **)&d->free_count, s->free_count, buckets, sizeof(*s->free_count)) < 0 ||
+	    dup_array((void **)&d->room, s->room, buckets, sizeof(*s->room)) < 0 ||
 	    dup_array((void **)&d->roots, s->roots, s->nroots, sizeof(*s->roots)) < 0 ||
 	    dup_array((void **)&d->scratch, s->scratch, s->scratch_cap, sizeof(*s->scratch)) < 0)
 		goto nomem;
@@ -201,10 +203,19 @@ static uint32_t *bucket_head(struct fleet *f, uint16_t model, uint32_t free)
 	return &f->free_head[(size_t)model * BUCKETS + free];
 }
 
+/* A slot enters (sign 1) or leaves (-1) bucket `free` of its model: the room table. */
+static void room_move(struct fleet *f, uint16_t model, uint32_t free, int sign)
+{
+	uint64_t *room = &f->room[(size_t)model * BUCKETS];
+	for (uint32_t w = 1; w <= free; w++)
+		room[w] += sign > 0 ? free / w : -(uint64_t)(free / w);
+}
+
 static void slot_unlink(struct fleet *f, uint32_t si)
 {
 	struct node_slot *s = &f->slots[si];
 	f->free_count[(size_t)s->model * BUCKETS + s->bucket]--;
+	room_move(f, s->model, s->bucket, -1);
 	if (s->prev != FLEET_NONE)
 		f->slots[s->prev].next = s->next;
 	else
@@ -219,6 +230,7 @@ static void slot_link(struct fleet *f, uint32_t si, uint32_t free)
 	struct node_slot *s = &f->slots[si];
 	uint32_t *head = bucket_head(f, s->model, free);
 	f->free_count[(size_t)s->model * BUCKETS + free]++;
+	room_move(f, s->model, free, 1);
 	s->bucket = (uint8_t)free;
 	s->prev = FLEET_NONE;
 	s->next = *head;
@@ -281,12 +293,9 @@ void fleet_order_restore(struct fleet *f, struct fleet_order *o)
 
 uint64_t fleet_model_room(const struct fleet *f, uint16_t model, uint32_t per_worker)
 {
-	uint64_t room = 0;
-	if (model >= f->free_head_models || per_worker == 0)
+	if (model >= f->free_head_models || per_worker == 0 || per_worker > FLEET_MAX_NODE_DEVICES)
 		return 0;
-	for (uint32_t k = per_worker; k <= FLEET_MAX_NODE_DEVICES; k++)
-		room += (uint64_t)f->free_count[(size_t)model * BUCKETS + k] * (k / per_worker);
-	return room;
+	return f->room[(size_t)model * BUCKETS + per_worker];
 }
 
 int64_t fleet_max_root_headroom(const struct fleet *f)
@@ -908,9 +917,14 @@ static int apply(struct fleet *f, struct import *im, const struct hmap *model_na
 		if (!cnt)
 			return -ENOMEM;
 		f->free_count = cnt;
+		uint64_t *room = realloc(f->room, (size_t)im->nmodels * BUCKETS * sizeof(*room));
+		if (!room)
+			return -ENOMEM;
+		f->room = room;
 		for (size_t k = (size_t)f->free_head_models * BUCKETS; k < (size_t)im->nmodels * BUCKETS; k++) {
 			h[k] = FLEET_NONE;
 			cnt[k] = 0;
+			room[k] = 0;
 		}
 		f->free_head_models = im->nmodels;
 	}

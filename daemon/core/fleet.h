@@ -117,6 +117,10 @@ struct fleet {
 	/* free_head[model * (FLEET_MAX_NODE_DEVICES + 1) + free] = first slot or FLEET_NONE */
 	uint32_t *free_head;        uint32_t free_head_models;
 	uint32_t *free_count;       /* nodes in each bucket, same indexing as free_head */
+	/* room[model * BUCKETS + w] = Σ over buckets k of free_count × (k / w): workers of w
+	 * devices the model's free devices could hold (fleet_model_room in O(1)), kept up as
+	 * slots move between buckets */
+	uint64_t *room;
 	struct hmap model_by_name, domain_by_name, node_by_name, group_by_name;
 	uint32_t ngroups;
 	uint32_t *roots;            /* domains without a parent */
