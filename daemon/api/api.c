@@ -731,6 +731,7 @@ static void on_tick(uv_timer_t *t)
 	char reason[96];
 
 	api_events_trim(a, now);
+	api_webhooks_tick(a);
 	if (!a->opt.demo_finish && !a->opt.placed_timeout_s)
 		return; /* nothing below applies: no walk over the active jobs */
 	for (uint32_t i = a->jobs.nactive; i-- > 0;) {

@@ -120,6 +120,8 @@ struct api {
 	struct api_hook_row *hook_pending;   /* this batch's outbox rows, pushed after commit */
 	uint32_t nhook_pending, hook_pending_cap;
 	uint64_t hook_committed_seq;        /* the last event whose batch committed */
+	uint8_t *hook_failing;              /* per endpoint: failing when last logged */
+	uint32_t nhook_failing;
 	struct scrape *scrape;      /* node exporters (telemetry.c); NULL when off */
 	struct exporter_reading *reading;
 	uint64_t scrapes, scrape_failures;
@@ -205,6 +207,7 @@ void api_webhooks_free(struct api *a);
 void api_webhooks_totals(const struct api *a, uint64_t *delivered, uint64_t *failed,
 			 uint64_t *backlog, uint32_t *failing);
 void api_webhooks_get(struct ctx *c);
+void api_webhooks_tick(struct api *a);   /* once a second: log endpoints turning failing/ok */
 void api_simulate(struct ctx *c);
 void api_simulate_cancel_all(struct api *a);   /* at shutdown: runs stop at their next poll */
 int api_telemetry_start(struct api *a, struct err *e);

@@ -261,8 +261,38 @@ void api_webhooks_free(struct api *a)
 	api_webhooks_committed(a, false);
 	free(a->hook_pending);
 	a->hook_pending = NULL;
+	free(a->hook_failing);
+	a->hook_failing = NULL;
+	a->nhook_failing = 0;
 	hook_free(a->hook);
 	a->hook = NULL;
+}
+
+/* One log line when an endpoint starts failing and one when it delivers again: what an
+ * operator needs to hear, without a line per retry. */
+void api_webhooks_tick(struct api *a)
+{
+	uint32_t n = hook_count(a->hook);
+	if (n > a->nhook_failing) {
+		uint8_t *p = realloc(a->hook_failing, n);
+		if (!p)
+			return;
+		memset(p + a->nhook_failing, 0, n - a->nhook_failing);
+		a->hook_failing = p;
+		a->nhook_failing = n;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct hook_ep_stats s;
+		hook_stats(a->hook, i, &s);
+		if (s.failing && !a->hook_failing[i])
+			log_warning("webhook %s is failing (%u POSTs in a row: %s); %llu events wait "
+				    "in the outbox", s.url, s.failures_in_row,
+				    s.last_error ? s.last_error : "?", (unsigned long long)s.backlog);
+		else if (!s.failing && a->hook_failing[i])
+			log_info("webhook %s delivers again (%llu events wait)", s.url,
+				 (unsigned long long)s.backlog);
+		a->hook_failing[i] = s.failing;
+	}
 }
 
 /* uv_now() milliseconds as wall-clock time. */

@@ -1262,6 +1262,23 @@ START_TEST(a_dead_webhook_shows_as_failing_with_a_growing_backlog_and_holds_up_n
 		      "joulectl webhooks lacks a URL:\n%s", run.out);
 	td_run_free(&run);
 	assert_status_line(&d, 1);
+	/* one warning in the log when it started failing (the 1 s tick notices), not one
+	 * per retry */
+	char *logtext = NULL;
+	size_t loglen = 0;
+	const char *warn = NULL;
+	for (int k = 0; k < 40 && !warn; k++) {
+		free(logtext);
+		logtext = NULL;
+		ck_assert_int_eq(td_read_file(d.log, &logtext, &loglen), 0);
+		warn = strstr(logtext, "is failing");
+		if (!warn)
+			td_sleep_ms(100);
+	}
+	ck_assert_msg(warn != NULL, "no 'is failing' warning in the log:\n%s", logtext);
+	ck_assert_msg(strstr(warn + 1, "is failing") == NULL, "the failing warning repeats:\n%s",
+		      logtext);
+	free(logtext);
 	td_cleanup(&d);
 	receiver_free(good);
 }
