@@ -137,8 +137,10 @@ static void add_row(struct api *a, const char *url, bool agent, uint64_t seq, ui
 			    rc == -ENOSPC ? "too many endpoints" : strerror(-rc));
 		return;
 	}
-	for (uint32_t i = 0; i < a->nhook_pending; i++)   /* one row per endpoint and event */
-		if (a->hook_pending[i].ep == ep && a->hook_pending[i].seq == seq)
+	/* one row per endpoint and event: rows are appended in seq order, so only this
+	 * event's own rows (at the end) can repeat the endpoint */
+	for (uint32_t i = a->nhook_pending; i-- > 0 && a->hook_pending[i].seq == seq;)
+		if (a->hook_pending[i].ep == ep)
 			return;
 	if (a->nhook_pending == a->hook_pending_cap) {
 		uint32_t nc = a->hook_pending_cap ? a->hook_pending_cap * 2 : 64;
