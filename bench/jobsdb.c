@@ -40,6 +40,7 @@
 #include <jansson.h>
 
 #include "codec.h"
+#include "jobmix.h"
 #include "fleet.h"
 #include "job.h"
 #include "place.h"
@@ -52,19 +53,6 @@ struct jd_opts {
 	bool sync_full;
 };
 
-static uint64_t jd_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t jd_between(uint64_t *s, uint64_t lo, uint64_t hi)
-{
-	return lo + jd_rand(s) % (hi - lo + 1);
-}
-
 static double jd_now(void)
 {
 	struct timespec ts;
@@ -72,78 +60,23 @@ static double jd_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* bench/loadgen's submit_body mix (preemptible half the time, as loadgen's default). */
-static int jd_body(uint64_t *s, uint64_t id, char *b, size_t n)
-{
-	char power[48] = "", accel[160];
-	const char *topo;
-	int len;
-	if (jd_rand(s) % 4 != 0) {
-		static const unsigned devs[] = {1, 2, 4, 8, 8};
-		unsigned workers = jd_rand(s) % 8 == 0 ? (unsigned)jd_between(s, 2, 4) : 1;
-		unsigned devices = devs[jd_rand(s) % 5];
-		switch (jd_rand(s) % 4) {
-		case 0:
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"nvidia\"],\"min_memory_gib\":80}");
-			snprintf(power, sizeof(power), ",\"power\":{\"cap_w\":%u}",
-				 50 * (unsigned)jd_between(s, 6, 14));
-			break;
-		case 1:
-			snprintf(accel, sizeof(accel),
-				 "{\"models\":[\"H100-SXM5-80GB\",\"H200-SXM-141GB\"],\"fp8\":true}");
-			break;
-		case 2:
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"huawei\"],\"stack\":\"cann\"}");
-			snprintf(power, sizeof(power), ",\"power\":{\"cap_w\":400}");
-			break;
-		default:
-			snprintf(accel, sizeof(accel), "{}");
-			break;
-		}
-		switch (jd_rand(s) % 4) {
-		case 0: topo = workers * devices <= 8 ? "same_node" : "same_rack"; break;
-		case 1: topo = "same_rack"; break;
-		case 2: topo = "same_group"; break;
-		default: topo = "any"; break;
-		}
-		len = snprintf(b, n,
-			       "{\"name\":\"job-%" PRIu64 "\",\"kind\":\"training\",\"queue\":\"%s\","
-			       "\"priority\":%d,\"preemptible\":%s,\"workers\":%u,\"devices\":%u,"
-			       "\"accelerator\":%s%s,\"topology\":\"%s\",\"duration_s\":%u}",
-			       id, jd_rand(s) % 3 ? "research" : "batch",
-			       (int)jd_between(s, 0, 200) - 100, jd_rand(s) % 2 ? "true" : "false",
-			       workers, devices, accel, power, topo, (unsigned)jd_between(s, 60, 86400));
-	} else {
-		unsigned replicas = (unsigned)jd_between(s, 1, 4), devices = (unsigned)jd_between(s, 1, 2);
-		if (jd_rand(s) % 2)
-			snprintf(accel, sizeof(accel), "{\"models\":[\"H20-96GB\"]}");
-		else
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"huawei\"],\"min_memory_gib\":64}");
-		len = snprintf(b, n,
-			       "{\"name\":\"serve-%" PRIu64 "\",\"kind\":\"inference\",\"queue\":\"serve\","
-			       "\"priority\":%u,\"replicas\":%u,\"devices\":%u,\"accelerator\":%s,"
-			       "\"topology\":\"spread\"}",
-			       id, (unsigned)jd_between(s, 100, 500), replicas, devices, accel);
-	}
-	return len < 0 || (size_t)len >= n ? -1 : 0;
-}
-
 /* A new job from the mix, as POST /v1/jobs would make it (owner, uid, submitted_at). */
 static struct job *jd_job(const struct fleet *f, uint64_t *s, uint64_t id, int64_t submitted,
 			  struct err *e)
 {
-	char body[1024];
+	char body[1024], name[32];
 	json_t *doc = NULL;
 	struct job *j = job_new();
 	char owner[16];
-	if (!j || jd_body(s, id, body, sizeof(body)) < 0) {
+	snprintf(name, sizeof(name), "job-%" PRIu64, id);
+	if (!j || jobmix_body(s, name, NULL, true, body, sizeof(body)) < 0) {
 		err_set(e, -ENOMEM, NULL, "out of memory");
 		goto fail;
 	}
 	if (codec_parse(body, strlen(body), &doc, e) < 0 || codec_job_decode(doc, f, j, e) < 0)
 		goto fail;
 	json_decref(doc);
-	uint32_t user = (uint32_t)(jd_rand(s) % 40);
+	uint32_t user = (uint32_t)(jobmix_rand(s) % 40);
 	snprintf(owner, sizeof(owner), "user%02u", user);
 	j->id = id;
 	j->uid = 2000 + user;
@@ -186,7 +119,7 @@ static int jd_history(const struct fleet *f, uint64_t *s, struct job *j)
 	for (uint32_t w = 0; w < count; w++) {
 		uint32_t node = 0;
 		for (int tries = 0; tries < 16; tries++) {
-			node = (uint32_t)(jd_rand(s) % f->nnodes);
+			node = (uint32_t)(jobmix_rand(s) % f->nnodes);
 			if (jd_allows(f, j, f->devices[f->nodes[node].first_device].model))
 				break;
 		}
@@ -371,21 +304,21 @@ int main(int argc, char **argv)
 			rc = e.code ? e.code : -ENOMEM;
 			goto fail;
 		}
-		unsigned roll = (unsigned)(jd_rand(&s) % 100);
+		unsigned roll = (unsigned)(jobmix_rand(&s) % 100);
 		j->state = roll < 85 ? JOB_SUCCEEDED : roll < 92 ? JOB_FAILED : JOB_CANCELLED;
-		bool ran = j->state != JOB_CANCELLED || jd_rand(&s) % 2;
-		int64_t dur = j->req.duration_s ? j->req.duration_s : (int64_t)jd_between(&s, 300, 7200);
+		bool ran = j->state != JOB_CANCELLED || jobmix_rand(&s) % 2;
+		int64_t dur = j->req.duration_s ? j->req.duration_s : (int64_t)jobmix_between(&s, 300, 7200);
 		if (ran) {
-			j->placed_at = sub + (int64_t)jd_between(&s, 0, 1800);
+			j->placed_at = sub + (int64_t)jobmix_between(&s, 0, 1800);
 			j->finished_at = j->placed_at + (j->state == JOB_SUCCEEDED ? dur
-							   : (int64_t)jd_between(&s, 1, (uint64_t)dur));
+							   : (int64_t)jobmix_between(&s, 1, (uint64_t)dur));
 			if ((rc = jd_history(&f, &s, j)) < 0) {
 				job_free(j);
 				err_set(&e, rc, NULL, "out of memory");
 				goto fail;
 			}
 		} else {
-			j->finished_at = sub + (int64_t)jd_between(&s, 1, 3600);
+			j->finished_at = sub + (int64_t)jobmix_between(&s, 1, 3600);
 		}
 		if (j->finished_at > o.now)
 			j->finished_at = o.now;
@@ -393,7 +326,7 @@ int main(int argc, char **argv)
 		if (j->state == JOB_CANCELLED)
 			snprintf(reason, sizeof(reason), "cancelled by %s", j->owner);
 		else if (j->state == JOB_FAILED)
-			snprintf(reason, sizeof(reason), "exit code %u", (unsigned)jd_between(&s, 1, 139));
+			snprintf(reason, sizeof(reason), "exit code %u", (unsigned)jobmix_between(&s, 1, 139));
 		j->reason = j->state == JOB_SUCCEEDED ? NULL : strdup(reason);
 		by_state[j->state]++;
 		rc = store_put_job(st, &f, j, ran);
@@ -432,7 +365,7 @@ int main(int argc, char **argv)
 	uint64_t held = 0;
 	for (uint64_t id = old + 1; id <= o.jobs; id++) {
 		struct job *j = jobs_get(&t, id);
-		if (j->state == JOB_PLACED && jd_rand(&s) % 2 &&
+		if (j->state == JOB_PLACED && jobmix_rand(&s) % 2 &&
 		    (rc = place_report(&f, &t, j, JOB_RUNNING, o.now - 300, &e)) < 0)
 			goto fail;
 		if (job_state_active(j->state))

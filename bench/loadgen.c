@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobmix.h"
+
 #define LG_MAX_CONNS 1024
 #define LG_REQ_MAX 4096                 /* one request: line + headers + body (not --call) */
 #define LG_HDR_MAX (64 * 1024)          /* response header block */
@@ -115,19 +117,6 @@ static uint64_t pool[LG_POOL_MAX];
 static size_t pool_n, pool_next;
 
 /* ---------------- small helpers ---------------- */
-
-static uint64_t lg_rand(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static unsigned lg_between(uint64_t *s, unsigned lo, unsigned hi)
-{
-	return lo + (unsigned)(lg_rand(s) % (uint64_t)(hi - lo + 1));
-}
 
 static uint64_t ts_us(const struct timespec *a, const struct timespec *b)
 {
@@ -487,74 +476,24 @@ static bool pool_pick(uint64_t *rng, uint64_t *id)
 	bool ok = false;
 	pthread_mutex_lock(&pool_lock);
 	if (pool_n) {
-		*id = pool[lg_rand(rng) % pool_n];
+		*id = pool[jobmix_rand(rng) % pool_n];
 		ok = true;
 	}
 	pthread_mutex_unlock(&pool_lock);
 	return ok;
 }
 
-/* A small random submit body into b; returns its length, or -1 if it did not fit. */
+/* A submit body from the shared mix (bench/jobmix.c) into b; its length, or -1. */
 static int submit_body(struct lg_worker *w, char *b, size_t n)
 {
-	uint64_t *s = &w->rng;
-	char power[48] = "", accel[160];
-	const char *topo;
-	int len;
-	if (lg_rand(s) % 4 != 0) {
-		/* training: mostly small gangs */
-		static const unsigned devs[] = {1, 2, 4, 8, 8};
-		unsigned workers = lg_rand(s) % 8 == 0 ? lg_between(s, 2, 4) : 1;
-		unsigned devices = devs[lg_rand(s) % 5];
-		switch (lg_rand(s) % 4) {
-		case 0:
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"nvidia\"],\"min_memory_gib\":80}");
-			snprintf(power, sizeof(power), ",\"power\":{\"cap_w\":%u}", 50 * lg_between(s, 6, 14));
-			break;
-		case 1:
-			snprintf(accel, sizeof(accel),
-				 "{\"models\":[\"H100-SXM5-80GB\",\"H200-SXM-141GB\"],\"fp8\":true}");
-			break;
-		case 2:
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"huawei\"],\"stack\":\"cann\"}");
-			snprintf(power, sizeof(power), ",\"power\":{\"cap_w\":400}");
-			break;
-		default:
-			snprintf(accel, sizeof(accel), "{}");
-			break;
-		}
-		switch (lg_rand(s) % 4) {
-		case 0: topo = workers * devices <= 8 ? "same_node" : "same_rack"; break;
-		case 1: topo = "same_rack"; break;
-		case 2: topo = "same_group"; break;
-		default: topo = "any"; break;
-		}
-		len = snprintf(b, n,
-			       "{\"name\":\"lg-%u-%" PRIu64 "\",\"kind\":\"training\",\"queue\":\"bench\","
-			       "\"priority\":%d,\"preemptible\":%s,\"workers\":%u,\"devices\":%u,"
-			       "\"accelerator\":%s%s,\"topology\":\"%s\",\"duration_s\":%u}",
-			       w->idx, w->seq, (int)lg_between(s, 0, 200) - 100,
-			       lg_rand(s) % 2 && !opts.no_preempt ? "true" : "false", workers, devices,
-			       accel, power, topo,
-			       lg_between(s, 60, 86400));
-	} else {
-		unsigned replicas = lg_between(s, 1, 4), devices = lg_between(s, 1, 2);
-		if (lg_rand(s) % 2)
-			snprintf(accel, sizeof(accel), "{\"models\":[\"H20-96GB\"]}");
-		else
-			snprintf(accel, sizeof(accel), "{\"vendors\":[\"huawei\"],\"min_memory_gib\":64}");
-		len = snprintf(b, n,
-			       "{\"name\":\"lg-%u-%" PRIu64 "\",\"kind\":\"inference\",\"queue\":\"serve\","
-			       "\"priority\":%u,\"replicas\":%u,\"devices\":%u,\"accelerator\":%s,"
-			       "\"topology\":\"spread\"}",
-			       w->idx, w->seq, lg_between(s, 100, 500), replicas, devices, accel);
-	}
-	return len < 0 || (size_t)len >= n ? -1 : len;
+	char name[48];
+	snprintf(name, sizeof(name), "lg-%u-%" PRIu64, w->idx, w->seq);
+	return jobmix_body(&w->rng, name, "bench", !opts.no_preempt, b, n);
 }
 
 static enum lg_route pick_route(struct lg_worker *w, unsigned total)
 {
-	unsigned x = (unsigned)(lg_rand(&w->rng) % total), acc = 0;
+	unsigned x = (unsigned)(jobmix_rand(&w->rng) % total), acc = 0;
 	for (int r = 0; r < _LG_ROUTE_MAX; r++)
 		if (x < (acc += opts.mix[r]))
 			return (enum lg_route)r;
