@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hmap.h"
 #include "hook.h"
 #include "internal.h"
 #include "log.h"
@@ -65,21 +66,20 @@ static bool is_global(const struct api *a, const char *url)
 	return false;
 }
 
-static bool is_agent(const struct api *a, const char *url)
-{
-	for (uint32_t n = 0; n < a->fleet.nnodes; n++)
-		if (a->fleet.nodes[n].agent_url && strcmp(a->fleet.nodes[n].agent_url, url) == 0)
-			return true;
-	return false;
-}
+struct backlog_ctx {
+	struct api *a;
+	struct hmap agents;          /* the nodes' agent URLs, built once per read */
+};
 
 /* An endpoint the outbox names: kind global unless a node names it as its agent (a
  * webhook since removed from the configuration still gets what it was owed). */
 static int add_backlog(void *ud, const char *url, uint64_t rows)
 {
-	struct api *a = ud;
+	struct backlog_ctx *b = ud;
+	struct api *a = b->a;
 	uint32_t ep;
-	int rc = hook_endpoint(a->hook, url, !is_global(a, url) && is_agent(a, url), &ep);
+	bool agent = !is_global(a, url) && hmap_get_str(&b->agents, url, NULL);
+	int rc = hook_endpoint(a->hook, url, agent, &ep);
 	if (rc < 0) {
 		log_warning("webhook %s: %llu undelivered events cannot be sent (%s)", url,
 			    (unsigned long long)rows, strerror(-rc));
@@ -87,6 +87,23 @@ static int add_backlog(void *ud, const char *url, uint64_t rows)
 	}
 	hook_add_backlog(a->hook, ep, rows);
 	return 0;
+}
+
+/* Every endpoint the outbox holds rows for, with its backlog. -ENOMEM / -EIO. */
+static int read_outbox(struct api *a)
+{
+	struct backlog_ctx b = {.a = a};
+	int rc = 0;
+	hmap_init_str(&b.agents);
+	for (uint32_t n = 0; n < a->fleet.nnodes && rc == 0; n++) {
+		const char *u = a->fleet.nodes[n].agent_url;
+		if (u && *u && !hmap_get_str(&b.agents, u, NULL))
+			rc = hmap_put_str(&b.agents, u, n);
+	}
+	if (rc == 0)
+		rc = store_outbox_endpoints(a->store, add_backlog, &b) < 0 ? -EIO : 0;
+	hmap_free(&b.agents);
+	return rc;
 }
 
 int api_webhooks_start(struct api *a, struct err *e)
@@ -111,8 +128,7 @@ int api_webhooks_start(struct api *a, struct err *e)
 				       "%d bytes", a->opt.webhooks[i], HOOK_URL_MAX);
 	}
 	a->hook_committed_seq = a->ev_next_seq - 1;
-	return store_outbox_endpoints(a->store, add_backlog, a) < 0
-		       ? err_set(e, -EIO, NULL, "cannot read the webhook outbox") : 0;
+	return (rc = read_outbox(a)) < 0 ? err_set(e, rc, NULL, "cannot read the webhook outbox") : 0;
 }
 
 static uint64_t order_key(uint64_t job, const char *node)
@@ -164,8 +180,10 @@ static void add_row(struct api *a, const char *url, bool agent, uint64_t seq, ui
 	store_put_outbox(a->store, url, seq, key, type, body);
 	return;
 nomem:
-	/* the event itself must not be acknowledged without its outbox row */
+	/* the event itself must not be acknowledged without its outbox row; the dispatcher
+	 * reads it back from there (refill reads only committed seqs) */
 	store_put_outbox(a->store, url, seq, key, type, body);
+	hook_add_backlog(a->hook, ep, 1);
 	log_warning("webhook %s: out of memory holding event %llu (the outbox keeps it)", url,
 		    (unsigned long long)seq);
 }
@@ -243,7 +261,7 @@ void api_webhooks_reload(struct api *a)
 	api_webhooks_committed(a, false);
 	hook_reset(a->hook);
 	a->hook_committed_seq = a->ev_next_seq - 1;
-	if (store_outbox_endpoints(a->store, add_backlog, a) < 0)
+	if (read_outbox(a) < 0)
 		log_warning("cannot read the webhook outbox after a reload");
 }
 

@@ -499,17 +499,8 @@ void hook_stats(const struct hook *h, uint32_t ep, struct hook_ep_stats *o)
 	};
 }
 
-static void on_closed(uv_handle_t *hd)
-{
-	struct hook *h = hd->data;
-	if (--h->handles_open == 0) {
-		h->finished = true;
-		if (h->done)
-			h->done(h->done_ud);
-	}
-}
-
-static void on_curluv_closed(void *ud)
+/* The timers' and the curluv's close callbacks: done once all three are closed. */
+static void one_closed(void *ud)
 {
 	struct hook *h = ud;
 	if (--h->handles_open == 0) {
@@ -517,6 +508,11 @@ static void on_curluv_closed(void *ud)
 		if (h->done)
 			h->done(h->done_ud);
 	}
+}
+
+static void on_closed(uv_handle_t *hd)
+{
+	one_closed(hd->data);
 }
 
 void hook_close(struct hook *h, void (*done)(void *ud), void *ud)
@@ -537,7 +533,7 @@ void hook_close(struct hook *h, void (*done)(void *ud), void *ud)
 			it->xfer = NULL;
 		xfer_free(h, x);
 	}
-	curluv_close(h->cu, on_curluv_closed, h);
+	curluv_close(h->cu, one_closed, h);
 	uv_close((uv_handle_t *)&h->retry, on_closed);
 	uv_close((uv_handle_t *)&h->kick, on_closed);
 }

@@ -121,6 +121,21 @@ static struct totals totals(const struct sim_result *r)
 	return t;
 }
 
+/* Jobs still pending at the end, by reason code: {"CODE": n}. */
+static json_t *never_started(const struct sim_result *r)
+{
+	json_t *never = json_object();
+	for (uint32_t i = 0; never && i < r->njobs; i++) {
+		const struct sim_record *x = &r->jobs[i];
+		if (x->submit < 0 || x->state != JOB_PENDING)
+			continue;
+		const char *code = x->reason[0] ? x->reason : "UNKNOWN";
+		json_int_t n = json_integer_value(json_object_get(never, code));
+		json_object_set_new(never, code, json_integer(n + 1));
+	}
+	return never;
+}
+
 json_t *report_json(const struct fleet *f, const struct sim_result *r, bool with_series)
 {
 	int64_t *buf = malloc((r->njobs + 1) * sizeof(*buf));
@@ -159,15 +174,7 @@ json_t *report_json(const struct fleet *f, const struct sim_result *r, bool with
 				    json_pack("{s:I, s:f}", "devices", (json_int_t)vend_dev[v], "mean",
 					      vend_dev[v] ? vend_alloc[v] / vend_dev[v] : 0));
 
-	json_t *never = json_object();
-	for (uint32_t i = 0; i < r->njobs; i++) {
-		const struct sim_record *x = &r->jobs[i];
-		if (x->submit < 0 || x->state != JOB_PENDING)
-			continue;
-		const char *code = x->reason[0] ? x->reason : "UNKNOWN";
-		json_int_t n = json_integer_value(json_object_get(never, code));
-		json_object_set_new(never, code, json_integer(n + 1));
-	}
+	json_t *never = never_started(r);
 
 	json_t *doms = json_array();
 	for (uint32_t k = 0; k < r->ntracked; k++) {
@@ -295,12 +302,12 @@ int report_table(FILE *out, const struct fleet *f, const struct sim_result *r)
 	}
 	if (t.pending) {
 		fprintf(out, "\npending at the end, by reason:\n");
-		json_t *o = report_json(f, r, false);
+		json_t *never = never_started(r);
 		const char *code;
 		json_t *v;
-		json_object_foreach(json_object_get(o, "never_started_reasons"), code, v)
+		json_object_foreach(never, code, v)
 			fprintf(out, "  %-24s %lld\n", code, (long long)json_integer_value(v));
-		json_decref(o);
+		json_decref(never);
 	}
 	return ferror(out) ? -EIO : 0;
 }

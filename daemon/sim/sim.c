@@ -421,9 +421,10 @@ int sim_run(struct fleet *f, struct jobs *t, struct sim_job *jobs, uint32_t njob
 			r.stopped = true;
 			break;
 		}
-		if ((o->max_steps && r.steps >= o->max_steps) ||
-		    (o->stop && ((r.steps & 63) == 63 || r.nsamples > R.checked_samples + 1024) &&
-		     (R.checked_samples = r.nsamples, o->stop(o->stop_ud)))) {
+		bool poll = o->stop && ((r.steps & 63) == 63 || r.nsamples > R.checked_samples + 1024);
+		if (poll)
+			R.checked_samples = r.nsamples;
+		if ((o->max_steps && r.steps >= o->max_steps) || (poll && o->stop(o->stop_ud))) {
 			r.stopped = true;
 			break;
 		}
