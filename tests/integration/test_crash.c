@@ -49,13 +49,6 @@
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* printf into one of a ring of static buffers. */
 __attribute__((format(printf, 1, 2)))
 static const char *fmt(const char *f, ...)
@@ -521,7 +514,7 @@ static void client_main(const struct td_daemon *d0, int fd, unsigned round, unsi
 	char body[1024], path[64], hdr[128];
 	struct td_response r;
 
-	while (now_ms() < deadline) {
+	while (td_now_ms() < deadline) {
 		uint64_t x = splitmix(&s);
 		if (n == 0 || (n < LIVE_MAX && (int)(x % 100) < (n < 4 ? 60 : 20))) {
 			job_body(body, sizeof(body), round, child, k);
@@ -801,7 +794,7 @@ static void crash_round(struct td_daemon *d, struct expect *x, const struct view
 	}
 	int pfd[2];
 	ck_assert_int_eq(pipe(pfd), 0);
-	int64_t t0 = now_ms(), kill_at = t0 + 60 + (int64_t)(splitmix(rng) % 840);
+	int64_t t0 = td_now_ms(), kill_at = t0 + 60 + (int64_t)(splitmix(rng) % 840);
 	pid_t kids[CLIENTS];
 	for (unsigned c = 0; c < CLIENTS; c++) {
 		fflush(NULL);
@@ -826,7 +819,7 @@ static void crash_round(struct td_daemon *d, struct expect *x, const struct view
 	bool killed = false, eof = false;
 	int64_t give_up = kill_at + 15000;
 	while (!eof) {
-		int64_t now = now_ms();
+		int64_t now = td_now_ms();
 		ck_assert_msg(now < give_up, "clients did not stop after the daemon was killed");
 		if (!killed && now >= kill_at) {
 			ck_assert_int_eq(td_kill9(d), 0);
@@ -886,10 +879,10 @@ START_TEST(acknowledged_work_survives_kill_9_at_random_moments_and_the_ledger_ad
 	struct expect x = {.sent = json_object()};
 	struct view v;
 	view_fetch(&d, &v);
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	unsigned rounds = 0, retried = 0, committed = 0;
 	for (unsigned round = 1; round <= ROUNDS; round++) {
-		if (round > ROUNDS_MIN && now_ms() - t0 > BUDGET_MS)
+		if (round > ROUNDS_MIN && td_now_ms() - t0 > BUDGET_MS)
 			break;
 		crash_round(&d, &x, &v, round, &rng);
 		view_free(&v);
@@ -911,7 +904,7 @@ START_TEST(acknowledged_work_survives_kill_9_at_random_moments_and_the_ledger_ad
 	fprintf(stderr, "test_crash: %u rounds in %lld ms; acknowledged %u submits (%u sent), %u "
 		"cancels, %u running, %u succeeded, %u failed, %u reads; %u keyed submits in flight at "
 		"a kill retried (%u had committed unanswered); %zu jobs at the end\n", rounds,
-		(long long)(now_ms() - t0), x.acks[REC_SUBMITTED], x.acks[REC_SENT],
+		(long long)(td_now_ms() - t0), x.acks[REC_SUBMITTED], x.acks[REC_SENT],
 		x.acks[REC_CANCELLED], x.acks[REC_RUNNING], x.acks[REC_SUCCEEDED], x.acks[REC_FAILED],
 		x.acks[REC_SEEN], retried, committed, json_object_size(v.jobs));
 	ck_assert_int_ge(rounds, ROUNDS_MIN);
@@ -1188,7 +1181,7 @@ START_TEST(a_database_it_cannot_write_is_refused_at_start_naming_the_file_or_wri
 	ck_assert_int_eq(td_spawn(&d, NULL, NULL, &d.pid), 0);
 	int st = 0;
 	bool exited = false;
-	for (int64_t end = now_ms() + TD_READY_TIMEOUT_MS; now_ms() < end;) {
+	for (int64_t end = td_now_ms() + TD_READY_TIMEOUT_MS; td_now_ms() < end;) {
 		if (waitpid(d.pid, &st, WNOHANG) == d.pid) {
 			exited = true;
 			d.pid = 0;

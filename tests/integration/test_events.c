@@ -30,13 +30,6 @@
 #define OTHER_UID 65534 /* nobody */
 #define OTHER_GID 65534 /* nogroup */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- fixtures ---- */
 
 /* Start a daemon (extra args NULL-terminated or NULL) with tests/data/fleet.json imported:
@@ -181,10 +174,10 @@ static int raw_answer(int fd, int timeout_ms, long *status, json_t **body)
 {
 	char buf[65536];
 	size_t len = 0;
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	int rc = -ETIMEDOUT;
 	while (len < sizeof(buf) - 1) {
-		int left = (int)(end - now_ms());
+		int left = (int)(end - td_now_ms());
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, left) != 1)
 			break;
@@ -270,7 +263,7 @@ static bool wait_output(struct td_daemon *d, const char *name, const char *needl
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s.out", d->dir, name);
-	for (int64_t end = now_ms() + timeout_ms; now_ms() < end; td_sleep_ms(100)) {
+	for (int64_t end = td_now_ms() + timeout_ms; td_now_ms() < end; td_sleep_ms(100)) {
 		char *text = NULL;
 		if (td_read_file(path, &text, NULL) < 0)
 			continue; /* not created yet */
@@ -370,12 +363,12 @@ START_TEST(a_long_poll_returns_as_soon_as_an_event_commits)
 	td_sleep_ms(500);
 	ck_assert_msg(!raw_ready(fd), "a long poll with nothing new answered early");
 
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	long long id = submit(&d, "wake-up", 1, 0);
 	long status = 0;
 	json_t *body = NULL;
 	ck_assert_int_eq(raw_answer(fd, 5000, &status, &body), 0);
-	int64_t took = now_ms() - t0;
+	int64_t took = td_now_ms() - t0;
 	ck_assert_msg(took < 1000, "the long poll answered %lld ms after the submit", (long long)took);
 	ck_assert_int_eq(status, 200);
 	ck_assert_ptr_nonnull(body);
@@ -388,9 +381,9 @@ START_TEST(a_long_poll_returns_as_soon_as_an_event_commits)
 	json_decref(body);
 
 	/* a poll for what already exists answers at once, whatever its wait */
-	t0 = now_ms();
+	t0 = td_now_ms();
 	json_t *e = events(&d, "since=0&wait=10");
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_lt(td_now_ms() - t0, 1000);
 	ck_assert_int_gt(json_array_size(json_object_get(e, "events")), 0);
 	json_decref(e);
 	td_cleanup(&d);
@@ -404,9 +397,9 @@ START_TEST(a_long_poll_times_out_with_no_events)
 	long long end = log_end(&d);
 	char path[128];
 	snprintf(path, sizeof(path), "/v1/events?since=%lld&wait=1", end);
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	json_t *e = events(&d, path + strlen("/v1/events?"));
-	int64_t took = now_ms() - t0;
+	int64_t took = td_now_ms() - t0;
 	ck_assert_msg(took >= 900 && took < 3000, "wait=1 took %lld ms", (long long)took);
 	ck_assert_int_eq(json_array_size(json_object_get(e, "events")), 0);
 	ck_assert_int_eq(jint(e, "next"), end);
@@ -414,9 +407,9 @@ START_TEST(a_long_poll_times_out_with_no_events)
 	json_decref(e);
 
 	/* wait=0 (the default) never waits; out-of-range parameters are refused */
-	t0 = now_ms();
+	t0 = td_now_ms();
 	e = events(&d, "since=100000");
-	ck_assert_int_lt(now_ms() - t0, 500);
+	ck_assert_int_lt(td_now_ms() - t0, 500);
 	ck_assert_int_eq(json_array_size(json_object_get(e, "events")), 0);
 	json_decref(e);
 	static const char *const bad[] = {"wait=301", "limit=0", "limit=10001", "since=-1",
@@ -846,7 +839,7 @@ START_TEST(sigterm_answers_waiting_long_polls)
 	td_sleep_ms(300);
 	ck_assert(!raw_ready(fd1) && !raw_ready(fd2));
 
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	pid_t pid = d.pid;
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);
 	long status = 0;
@@ -865,7 +858,7 @@ START_TEST(sigterm_answers_waiting_long_polls)
 	ck_assert_int_eq(td_wait_pid(pid, 3000, &st), 0);
 	d.pid = 0;
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %d", st);
-	ck_assert_int_lt(now_ms() - t0, 3000);
+	ck_assert_int_lt(td_now_ms() - t0, 3000);
 	td_cleanup(&d);
 }
 END_TEST

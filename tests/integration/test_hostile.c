@@ -51,13 +51,6 @@ static const char health_req[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double now_ms_f(void)
 {
 	struct timespec ts;
@@ -97,7 +90,7 @@ struct rbuf {
 
 static long read_one(int fd, struct rbuf *b, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
 		if (b->len) {
 			char *hend = memmem(b->p, b->len, "\r\n\r\n", 4);
@@ -112,7 +105,7 @@ static long read_one(int fd, struct rbuf *b, int timeout_ms)
 					return (long)(head + body);
 			}
 		}
-		int64_t left = end - now_ms();
+		int64_t left = end - td_now_ms();
 		if (left <= 0)
 			return -1;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -150,10 +143,10 @@ static void rbuf_consume(struct rbuf *b, size_t n)
 /* Wait until the peer closes fd (reading and discarding); true when it did in time. */
 static bool wait_closed(int fd, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	char buf[65536];
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - td_now_ms();
 		if (left <= 0)
 			return false;
 		struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -242,7 +235,7 @@ static void prober_start(void)
 	atomic_store(&P.stop, false);
 	ck_assert_int_eq(pthread_create(&P.th, NULL, prober_main, NULL), 0);
 	/* its connection is made before the attack starts */
-	for (int64_t end = now_ms() + 5000; atomic_load(&P.ok) == 0 && now_ms() < end;)
+	for (int64_t end = td_now_ms() + 5000; atomic_load(&P.ok) == 0 && td_now_ms() < end;)
 		td_sleep_ms(5);
 }
 
@@ -257,7 +250,7 @@ static void prober_check(const char *attack)
 {
 	/* a few more answers after the attack, then stop */
 	unsigned seen = atomic_load(&P.ok);
-	for (int64_t end = now_ms() + 5000; atomic_load(&P.ok) < seen + 3 && now_ms() < end;)
+	for (int64_t end = td_now_ms() + 5000; atomic_load(&P.ok) < seen + 3 && td_now_ms() < end;)
 		td_sleep_ms(5);
 	atomic_store(&P.stop, true);
 	ck_assert_int_eq(pthread_join(P.th, NULL), 0);
@@ -387,7 +380,7 @@ START_TEST(slow_loris_connections_are_closed_by_the_idle_timeout)
 	long rss0 = rss_kb(D.pid);
 	prober_start();
 	int fd[LORIS];
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	for (int k = 0; k < LORIS; k++) {
 		fd[k] = td_connect(D.sock);
 		ck_assert_int_ge(fd[k], 0);
@@ -401,10 +394,10 @@ START_TEST(slow_loris_connections_are_closed_by_the_idle_timeout)
 		for (int k = 0; k < LORIS; k++)
 			(void)send(fd[k], "b", 1, MSG_NOSIGNAL);
 	}
-	int64_t trickled = now_ms();
+	int64_t trickled = td_now_ms();
 	for (int k = 0; k < LORIS; k++) {
 		ck_assert_msg(wait_closed(fd[k], 200), "slow connection %d still open %lld ms after "
-			      "it opened, though it trickled", k, (long long)(now_ms() - t0));
+			      "it opened, though it trickled", k, (long long)(td_now_ms() - t0));
 		close(fd[k]);
 	}
 	fprintf(stderr, "test_hostile: slow-loris: %d trickling connections all closed within "
@@ -427,15 +420,15 @@ START_TEST(a_client_that_never_reads_is_dropped_and_others_are_served)
 	set_nonblock(fd);
 	/* write until the kernel and the daemon stop taking requests (1 s of EAGAIN) */
 	size_t sent = 0;
-	int64_t last_progress = now_ms(), t0 = now_ms();
-	while (now_ms() - last_progress < 1000 && now_ms() - t0 < 15000) {
+	int64_t last_progress = td_now_ms(), t0 = td_now_ms();
+	while (td_now_ms() - last_progress < 1000 && td_now_ms() - t0 < 15000) {
 		char batch[sizeof req * 64];
 		for (int k = 0; k < 64; k++)
 			memcpy(batch + k * (sizeof req - 1), req, sizeof req - 1);
 		ssize_t w = send(fd, batch, 64 * (sizeof req - 1), MSG_NOSIGNAL);
 		if (w > 0) {
 			sent += (size_t)w;
-			last_progress = now_ms();
+			last_progress = td_now_ms();
 		} else if (w < 0 && errno != EAGAIN) {
 			break;   /* already dropped */
 		} else {
@@ -444,7 +437,7 @@ START_TEST(a_client_that_never_reads_is_dropped_and_others_are_served)
 	}
 	fprintf(stderr, "test_hostile: non-reader: %zu bytes (%zu requests) taken before the "
 		"daemon stopped reading\n", sent, sent / (sizeof req - 1));
-	ck_assert_msg(now_ms() - t0 < 15000, "the daemon kept reading for 15 s");
+	ck_assert_msg(td_now_ms() - t0 < 15000, "the daemon kept reading for 15 s");
 	/* the daemon holds its answer for at most the idle timeout (2 s) */
 	td_sleep_ms(3500);
 	long rss_during = rss_kb(D.pid);
@@ -495,7 +488,7 @@ START_TEST(a_connection_flood_gets_503_and_others_are_still_served)
 		close(fd[k]);
 	/* room again for new connections */
 	bool ok = false;
-	for (int64_t end = now_ms() + 3000; !ok && now_ms() < end;) {
+	for (int64_t end = td_now_ms() + 3000; !ok && td_now_ms() < end;) {
 		char *out = NULL;
 		ck_assert_int_eq(td_raw(D.sock, health_req, sizeof health_req - 1, 3000, &out, NULL),
 				 0);

@@ -27,13 +27,6 @@
 
 #define DAY 86400
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long jint(const json_t *o, const char *key)
 {
 	return json_integer_value(json_object_get(o, key));
@@ -629,9 +622,9 @@ START_TEST(max_wall_ms_bounds_a_long_run_which_then_says_stopped)
 	snap_take(&d, &before);
 	char *body = long_run_body(200, 20000, 200);
 	json_t *rep = NULL;
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	long st = simulate(&d, body, &rep);
-	int64_t took = now_ms() - t0;
+	int64_t took = td_now_ms() - t0;
 	ck_assert_msg(st == 200, "simulate: %ld", st);
 	ck_assert_msg(json_is_true(json_object_get(rep, "stopped")), "not stopped: span %lld s",
 		      jint(rep, "span_s"));
@@ -672,9 +665,9 @@ static long raw_status(int fd, int timeout_ms, char **body_out)
 	char *buf = malloc(cap);
 	ck_assert_ptr_nonnull(buf);
 	long status = 0;
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
-		int left = (int)(end - now_ms());
+		int left = (int)(end - td_now_ms());
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, left) != 1)
 			break;
@@ -712,7 +705,7 @@ START_TEST(a_third_concurrent_run_is_refused_with_429)
 	int fd1 = raw_post(&d, "/v1/simulate", body), fd2 = raw_post(&d, "/v1/simulate", body);
 	/* a cheap probe: 429 comes before the body is even parsed, else it is a 422 */
 	long probe = 0;
-	for (int64_t end = now_ms() + 2500; now_ms() < end && probe != 429; td_sleep_ms(20)) {
+	for (int64_t end = td_now_ms() + 2500; td_now_ms() < end && probe != 429; td_sleep_ms(20)) {
 		json_t *ans = NULL;
 		probe = simulate(&d, "{\"until_s\":0}", &ans);
 		if (probe == 429)

@@ -47,13 +47,6 @@
 static const char *const daemon_args[] = {"--scrape-interval", "1", "--scrape-timeout", "1",
 					  "--down-after", "2", "--recover-after", "2", NULL};
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
@@ -145,20 +138,6 @@ static unsigned ex_hits(const char *path)
 	return h;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_page(int fd, int status, const char *body, size_t len)
 {
 	char head[256];
@@ -166,14 +145,14 @@ static int send_page(int fd, int status, const char *body, size_t len)
 			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 			 status, status == 200 ? "OK" : "Internal Server Error", len);
-	return send_all(fd, head, (size_t)n) < 0 ? -1 : send_all(fd, body, len);
+	return td_send_all(fd, head, (size_t)n) < 0 ? -1 : td_send_all(fd, body, len);
 }
 
 /* Wait until the peer closes fd or the test stops; ms at most (< 0: no limit). */
 static void hold(int fd, int ms)
 {
-	int64_t end = now_ms() + ms;
-	while (!atomic_load(&stopping) && (ms < 0 || now_ms() < end)) {
+	int64_t end = td_now_ms() + ms;
+	while (!atomic_load(&stopping) && (ms < 0 || td_now_ms() < end)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 50) == 1) {
 			char buf[256];
@@ -252,8 +231,8 @@ static void serve(int fd)
 {
 	char req[4096];
 	size_t len = 0;
-	int64_t end = now_ms() + 2000;
-	while (len < sizeof(req) - 1 && now_ms() < end && !atomic_load(&stopping)) {
+	int64_t end = td_now_ms() + 2000;
+	while (len < sizeof(req) - 1 && td_now_ms() < end && !atomic_load(&stopping)) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 50) != 1)
 			continue;
@@ -310,7 +289,7 @@ static void serve(int fd)
 		break;
 	case B_NOT_HTTP: {
 		static const char junk[] = "\x16\x03\x01 this is not http at all\r\n\r\n";
-		send_all(fd, junk, sizeof(junk) - 1);
+		td_send_all(fd, junk, sizeof(junk) - 1);
 		break;
 	}
 	case B_HANG:
@@ -319,25 +298,25 @@ static void serve(int fd)
 	case B_HUGE: {
 		static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 					   "Connection: close\r\n\r\n";
-		if (send_all(fd, head, sizeof(head) - 1) < 0)
+		if (td_send_all(fd, head, sizeof(head) - 1) < 0)
 			break;
 		char chunk[65536];
 		memset(chunk, '#', sizeof(chunk));
 		for (size_t i = 63; i < sizeof(chunk); i += 64)
 			chunk[i] = '\n';
 		for (size_t sent = 0; sent < 100u << 20 && !atomic_load(&stopping); sent += sizeof(chunk))
-			if (send_all(fd, chunk, sizeof(chunk)) < 0)
+			if (td_send_all(fd, chunk, sizeof(chunk)) < 0)
 				break;
 		break;
 	}
 	case B_DRIP: {
 		static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 					   "Connection: close\r\n\r\n# ";
-		if (send_all(fd, head, sizeof(head) - 1) < 0)
+		if (td_send_all(fd, head, sizeof(head) - 1) < 0)
 			break;
 		while (!atomic_load(&stopping)) {
 			hold(fd, 200);
-			if (send_all(fd, "x", 1) < 0)
+			if (td_send_all(fd, "x", 1) < 0)
 				break;
 		}
 		break;
@@ -390,17 +369,8 @@ static void server_start(struct server *s, int port)
 		ck_assert_int_eq(td_data_path("telemetry/npu-exporter-sample.prom", p, sizeof(p)), 0);
 		ck_assert_int_eq(td_read_file(p, &npu_sample, &n), 0);
 	}
-	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(s->lfd, 0);
-	int one = 1;
-	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(s->lfd, 128), 0);
-	socklen_t sl = sizeof(sa);
-	ck_assert_int_eq(getsockname(s->lfd, (struct sockaddr *)&sa, &sl), 0);
-	s->port = ntohs(sa.sin_port);
+	s->lfd = td_listen_loopback(port, &s->port);
+	ck_assert_msg(s->lfd >= 0, "listen on port %d: %s", port, strerror(-s->lfd));
 	atomic_store(&s->stop, false);
 	ck_assert_int_eq(pthread_create(&s->thread, NULL, accept_main, s), 0);
 	s->running = true;
@@ -424,7 +394,7 @@ static void servers_end(struct server *a, struct server *b)
 	if (b)
 		server_stop(b);
 	atomic_store(&stopping, true);
-	for (int64_t end = now_ms() + 5000; atomic_load(&conn_threads) > 0 && now_ms() < end;)
+	for (int64_t end = td_now_ms() + 5000; atomic_load(&conn_threads) > 0 && td_now_ms() < end;)
 		td_sleep_ms(20);
 	ck_assert_int_eq(atomic_load(&conn_threads), 0);
 	free(dcgm_sample);
@@ -515,7 +485,7 @@ static json_t *device_of(json_t *node, int index)
 /* Wait until every named node has a measured_at (a good scrape). */
 static void wait_measured(struct td_daemon *d, const char *const *names, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (size_t i = 0; names[i]; i++) {
 		for (;;) {
 			json_t *n = get(d, "/v1/nodes/%s", names[i]);
@@ -523,7 +493,7 @@ static void wait_measured(struct td_daemon *d, const char *const *names, int tim
 			json_decref(n);
 			if (ok)
 				break;
-			ck_assert_msg(now_ms() < end, "node %s was never measured", names[i]);
+			ck_assert_msg(td_now_ms() < end, "node %s was never measured", names[i]);
 			td_sleep_ms(50);
 		}
 	}
@@ -532,12 +502,12 @@ static void wait_measured(struct td_daemon *d, const char *const *names, int tim
 /* Wait until node name is in state; the node. */
 static json_t *wait_state(struct td_daemon *d, const char *name, const char *state, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
 		json_t *n = get(d, "/v1/nodes/%s", name);
 		if (strcmp(jstr(n, "state"), state) == 0)
 			return n;
-		ck_assert_msg(now_ms() < end, "node %s is %s, not %s (scrape_error %s)", name,
+		ck_assert_msg(td_now_ms() < end, "node %s is %s, not %s (scrape_error %s)", name,
 			      jstr(n, "state"), state, jstr(n, "scrape_error"));
 		json_decref(n);
 		td_sleep_ms(50);
@@ -551,7 +521,7 @@ static json_t *wait_state(struct td_daemon *d, const char *name, const char *sta
 static json_t *wait_event(struct td_daemon *d, const char *type, const char *node, long long job,
 			  const char *needle, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	long long since = 0;
 	for (;;) {
 		char p[256];
@@ -574,7 +544,7 @@ static json_t *wait_event(struct td_daemon *d, const char *type, const char *nod
 		json_decref(ans);
 		if (found)
 			return found;
-		ck_assert_msg(now_ms() < end, "no %s event (node %s, job %lld, data with %s)", type,
+		ck_assert_msg(td_now_ms() < end, "no %s event (node %s, job %lld, data with %s)", type,
 			      node ? node : "any", job, needle ? needle : "anything");
 	}
 }
@@ -736,7 +706,7 @@ START_TEST(an_xid_failure_fails_the_device_requeues_its_job_and_clean_scrapes_br
 	/* XID 79 (fallen off the bus) on the GPU the job holds */
 	char path[32];
 	snprintf(path, sizeof(path), "/%s", on);
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	ex_dcgm(path, 79);
 	json_t *e = wait_event(&d, "device.failed", on, 0, "XID 79", 5000);
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(e, "data"), "index")), 0);
@@ -763,7 +733,7 @@ START_TEST(an_xid_failure_fails_the_device_requeues_its_job_and_clean_scrapes_br
 	 * bring the device back */
 	e = wait_event(&d, "device.ok", on, 0, "clean scrapes", 6000);
 	json_decref(e);
-	int64_t took = now_ms() - t0;
+	int64_t took = td_now_ms() - t0;
 	ck_assert_msg(took >= 1500, "back to ok after %lld ms: sooner than 2 clean scrapes",
 		      (long long)took);
 	n = get(&d, "/v1/nodes/%s", on);
@@ -1120,7 +1090,7 @@ START_TEST(a_node_whose_exporter_fails_goes_down_and_comes_back_on_the_next_good
 		json_decref(n);
 		json_decref(wait_event(&d, "node.up", fails[i].name, 0, NULL, 1000));
 	}
-	for (int64_t end = now_ms() + 2000;; td_sleep_ms(50)) {
+	for (int64_t end = td_now_ms() + 2000;; td_sleep_ms(50)) {
 		int placed = 0;
 		for (int i = 0; i < NF; i++) {
 			json_t *j = get_job(&d, jobs[i]);
@@ -1129,7 +1099,7 @@ START_TEST(a_node_whose_exporter_fails_goes_down_and_comes_back_on_the_next_good
 		}
 		if (placed == NF)
 			break;
-		ck_assert_msg(now_ms() < end, "%d of %d jobs placed again", placed, NF);
+		ck_assert_msg(td_now_ms() < end, "%d of %d jobs placed again", placed, NF);
 	}
 	q = get(&d, "/v1/nodes/%s", "quiet");
 	ck_assert_str_eq(jstr(q, "state"), "up");
@@ -1247,7 +1217,7 @@ START_TEST(the_daemon_answers_within_100ms_while_exporters_hang_drip_and_flood)
 	static int64_t lat_us[MAX];
 	int n = 0, slow = 0, excused = 0;
 	double worst_ms = 0;
-	for (int64_t end = now_ms() + 4000; now_ms() < end && n < MAX; n++) {
+	for (int64_t end = td_now_ms() + 4000; td_now_ms() < end && n < MAX; n++) {
 		struct td_response r = {0};
 		int64_t w0 = runqueue_wait_us(dpath) + runqueue_wait_us(spath);
 		int64_t a = now_us();

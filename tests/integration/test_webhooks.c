@@ -53,13 +53,6 @@
 #define NPU "Ascend910B3"
 #define HOOK_PATH "/hook"
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- loopback receivers ---- */
 
 enum mode {
@@ -79,7 +72,7 @@ struct delivery {
 	int status;              /* what the receiver answered: 200, 500, 0 (hung) */
 	uint64_t got;            /* stamp: the whole request was read */
 	uint64_t acked;          /* stamp: just before the 2xx answer was written; 0 none */
-	int64_t at_ms;           /* now_ms() when the whole request was read */
+	int64_t at_ms;           /* td_now_ms() when the whole request was read */
 };
 
 struct receiver {
@@ -125,20 +118,6 @@ static struct receiver *receiver_new(void)
 static void set_mode(struct receiver *r, enum mode m)
 {
 	atomic_store(&r->mode, (int)m);
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Copy header `name`'s value from the header block head (NUL-terminated, CRLF lines)
@@ -244,7 +223,7 @@ static bool handle(struct receiver *r, int fd, const char *head, const char *bod
 		r->cap = cap;
 	}
 	d.got = stamp();
-	d.at_ms = now_ms();
+	d.at_ms = td_now_ms();
 	if (m == M_OK) {
 		d.status = 200;
 		d.acked = stamp();
@@ -257,13 +236,13 @@ static bool handle(struct receiver *r, int fd, const char *head, const char *bod
 	if (m == M_OK) {
 		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
 					 "Content-Length: 3\r\n\r\nok\n";
-		if (send_all(fd, ok, sizeof(ok) - 1) < 0)
+		if (td_send_all(fd, ok, sizeof(ok) - 1) < 0)
 			return false;
 	} else if (m == M_500) {
 		static const char bad[] = "HTTP/1.1 500 Internal Server Error\r\n"
 					  "Content-Type: text/plain\r\nContent-Length: 10\r\n\r\n"
 					  "try later\n";
-		if (send_all(fd, bad, sizeof(bad) - 1) < 0)
+		if (td_send_all(fd, bad, sizeof(bad) - 1) < 0)
 			return false;
 	} else {
 		atomic_fetch_add(&r->hung, 1);
@@ -271,11 +250,11 @@ static bool handle(struct receiver *r, int fd, const char *head, const char *bod
 		int max = atomic_load(&r->hung_max);
 		while (now > max && !atomic_compare_exchange_weak(&r->hung_max, &max, now))
 			;
-		int64_t t0 = now_ms();
+		int64_t t0 = td_now_ms();
 		bool closed = hold(r, fd);
 		atomic_fetch_sub(&r->hung_now, 1);
 		if (closed) {
-			long long took = (long long)(now_ms() - t0);
+			long long took = (long long)(td_now_ms() - t0);
 			long long cur = atomic_load(&r->hang_ms_min);
 			while (took < cur && !atomic_compare_exchange_weak(&r->hang_ms_min, &cur, took))
 				;
@@ -335,7 +314,7 @@ static void *conn_main(void *arg)
 			if (strcasecmp(expect, "100-continue") == 0 && !continued &&
 			    atomic_load(&r->mode) != M_HANG) {
 				static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-				if (send_all(fd, cont, sizeof(cont) - 1) < 0)
+				if (td_send_all(fd, cont, sizeof(cont) - 1) < 0)
 					break;
 				continued = true;
 			}
@@ -395,18 +374,8 @@ static void *accept_main(void *arg)
 static void receiver_start(struct receiver *r, int port)
 {
 	ck_assert(!r->running);
-	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_ge(r->lfd, 0);
-	int one = 1;
-	setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	ck_assert_msg(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind port %d: %s",
-		      port, strerror(errno));
-	ck_assert_int_eq(listen(r->lfd, 128), 0);
-	socklen_t sl = sizeof(sa);
-	ck_assert_int_eq(getsockname(r->lfd, (struct sockaddr *)&sa, &sl), 0);
-	r->port = ntohs(sa.sin_port);
+	r->lfd = td_listen_loopback(port, &r->port);
+	ck_assert_msg(r->lfd >= 0, "bind port %d: %s", port, strerror(-r->lfd));
 	atomic_store(&r->stop, false);
 	ck_assert_int_eq(pthread_create(&r->thread, NULL, accept_main, r), 0);
 	r->running = true;
@@ -422,7 +391,7 @@ static void receiver_stop(struct receiver *r)
 	close(r->lfd);
 	r->lfd = -1;
 	r->running = false;
-	for (int64_t end = now_ms() + 5000; atomic_load(&r->conns) > 0 && now_ms() < end;)
+	for (int64_t end = td_now_ms() + 5000; atomic_load(&r->conns) > 0 && td_now_ms() < end;)
 		td_sleep_ms(10);
 	ck_assert_int_eq(atomic_load(&r->conns), 0);
 }
@@ -504,10 +473,10 @@ static long long submit(struct td_daemon *d, const char *name, const char *model
 		n += snprintf(body + n, sizeof(body) - (size_t)n, ",\"duration_s\":%d", duration_s);
 	snprintf(body + n, sizeof(body) - (size_t)n, "}");
 	struct td_response r = {0};
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	ck_assert_int_eq(td_http(d, "POST", "/v1/jobs", body, NULL, &r), 0);
 	if (took_ms)
-		*took_ms = now_ms() - t0;
+		*took_ms = td_now_ms() - t0;
 	ck_assert_msg(r.status == 201, "submit %s: %ld %s", name, r.status, r.raw);
 	long long id = jint(r.json, "id");
 	td_response_free(&r);
@@ -533,12 +502,12 @@ static const char *job_node(const json_t *job)
 /* Wait until job id is in state (timeout_ms); the job. */
 static json_t *wait_job(struct td_daemon *d, long long id, const char *state, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
 		json_t *j = get_job(d, id);
 		if (strcmp(jstr(j, "state"), state) == 0)
 			return j;
-		ck_assert_msg(now_ms() < end, "job %lld is %s, not %s", id, jstr(j, "state"), state);
+		ck_assert_msg(td_now_ms() < end, "job %lld is %s, not %s", id, jstr(j, "state"), state);
 		json_decref(j);
 		td_sleep_ms(50);
 	}
@@ -623,14 +592,14 @@ static void assert_webhook_shape(const json_t *w, const char *kind)
 /* Wait until url's entry has failing == want; the entry. */
 static json_t *wait_failing(struct td_daemon *d, const char *url, bool want, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
 		json_t *w = webhook(d, url);
 		ck_assert_msg(w != NULL, "GET /v1/webhooks does not list %s", url);
 		if (json_is_true(json_object_get(w, "failing")) == want)
 			return w;
 		char *text = json_dumps(w, JSON_COMPACT);
-		ck_assert_msg(now_ms() < end, "webhook never %sfailing: %s", want ? "" : "stopped ",
+		ck_assert_msg(td_now_ms() < end, "webhook never %sfailing: %s", want ? "" : "stopped ",
 			      text);
 		free(text);
 		json_decref(w);
@@ -641,7 +610,7 @@ static json_t *wait_failing(struct td_daemon *d, const char *url, bool want, int
 /* Wait until url's backlog and in_flight are 0; the entry. */
 static json_t *wait_drained(struct td_daemon *d, const char *url, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	for (;;) {
 		json_t *w = webhook(d, url);
 		ck_assert_msg(w != NULL, "GET /v1/webhooks does not list %s", url);
@@ -649,7 +618,7 @@ static json_t *wait_drained(struct td_daemon *d, const char *url, int timeout_ms
 		    json_is_integer(json_object_get(w, "backlog")))
 			return w;
 		char *text = json_dumps(w, JSON_COMPACT);
-		ck_assert_msg(now_ms() < end, "backlog never reached 0: %s", text);
+		ck_assert_msg(td_now_ms() < end, "backlog never reached 0: %s", text);
 		free(text);
 		json_decref(w);
 		td_sleep_ms(50);
@@ -776,7 +745,7 @@ static bool all_acked(struct receiver *r, const json_t *log, owed_cb owed, const
 static json_t *wait_all_acked(struct td_daemon *d, struct receiver *r, owed_cb owed,
 			      const void *arg, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = td_now_ms() + timeout_ms;
 	json_t *prev = NULL;
 	for (;;) {
 		json_t *log = event_log(d);
@@ -786,7 +755,7 @@ static json_t *wait_all_acked(struct td_daemon *d, struct receiver *r, owed_cb o
 		if (done)
 			return log;
 		prev = log;
-		ck_assert_msg(now_ms() < end, "seq %lld never reached the receiver on port %d "
+		ck_assert_msg(td_now_ms() < end, "seq %lld never reached the receiver on port %d "
 			      "(%zu requests so far)", missing, r->port, requests(r));
 		td_sleep_ms(100);
 	}
@@ -955,8 +924,8 @@ START_TEST(every_event_reaches_a_webhook_in_order_per_job_through_failures_and_k
 	char path[64];
 	snprintf(path, sizeof(path), "/v1/jobs/%lld", c);
 	post(&d, "DELETE", path);
-	for (int64_t end = now_ms() + 8000; atomic_load(&rx->hung_closed) < 1; td_sleep_ms(50))
-		ck_assert_msg(now_ms() < end, "no hung POST was given up (%d hung)",
+	for (int64_t end = td_now_ms() + 8000; atomic_load(&rx->hung_closed) < 1; td_sleep_ms(50))
+		ck_assert_msg(td_now_ms() < end, "no hung POST was given up (%d hung)",
 			      atomic_load(&rx->hung));
 	long long hang_ms = atomic_load(&rx->hang_ms_min);
 	fprintf(stderr, "a hung POST was dropped after %lld ms\n", hang_ms);
@@ -1001,8 +970,8 @@ START_TEST(every_event_reaches_a_webhook_in_order_per_job_through_failures_and_k
 	set_mode(rx, M_OK);
 	size_t before = requests(rx);
 	receiver_start(rx, port);
-	for (int64_t end = now_ms() + 8000; requests(rx) == before; td_sleep_ms(5))
-		ck_assert_msg(now_ms() < end, "nothing was sent after the receiver came back");
+	for (int64_t end = td_now_ms() + 8000; requests(rx) == before; td_sleep_ms(5))
+		ck_assert_msg(td_now_ms() < end, "nothing was sent after the receiver came back");
 	ck_assert_int_eq(td_kill9(&d), 0);
 	restart_with(&d, args);
 	json_decref(wait_job(&d, e, "succeeded", 10000));
@@ -1287,8 +1256,8 @@ END_TEST
 /* Wait until r has had n requests (timeout_ms). */
 static void wait_requests(struct receiver *r, size_t n, int timeout_ms)
 {
-	for (int64_t end = now_ms() + timeout_ms; requests(r) < n; td_sleep_ms(5))
-		ck_assert_msg(now_ms() < end, "%zu requests, want %zu", requests(r), n);
+	for (int64_t end = td_now_ms() + timeout_ms; requests(r) < n; td_sleep_ms(5))
+		ck_assert_msg(td_now_ms() < end, "%zu requests, want %zu", requests(r), n);
 }
 
 /* The gaps between requests from..from+ngaps of r, each against the nominal delay
@@ -1395,7 +1364,7 @@ START_TEST(a_backlog_larger_than_the_memory_window_is_delivered_whole_across_kil
 
 	/* jobs that never fit (3 whole H100 nodes of 2): one event each; every tenth is
 	 * cancelled too (a second event of the same job) */
-	int64_t t0 = now_ms();
+	int64_t t0 = td_now_ms();
 	char body[256], path[64];
 	for (int k = 0; k < 1600; k++) {
 		if (k == 700) {
@@ -1414,7 +1383,7 @@ START_TEST(a_backlog_larger_than_the_memory_window_is_delivered_whole_across_kil
 			post(&d, "DELETE", path);
 		}
 	}
-	fprintf(stderr, "1,600 submits and 160 cancels in %lld ms\n", (long long)(now_ms() - t0));
+	fprintf(stderr, "1,600 submits and 160 cancels in %lld ms\n", (long long)(td_now_ms() - t0));
 	json_t *w = wait_failing(&d, url, true, 5000);
 	ck_assert_msg(jint(w, "backlog") + jint(w, "in_flight") > 1024, "backlog %lld",
 		      jint(w, "backlog"));
@@ -1423,16 +1392,16 @@ START_TEST(a_backlog_larger_than_the_memory_window_is_delivered_whole_across_kil
 	/* back, and kill -9 again once it has had a few hundred */
 	set_mode(rx, M_OK);
 	receiver_start(rx, port);
-	t0 = now_ms();
-	for (int64_t end = now_ms() + 10000; requests(rx) < 300; td_sleep_ms(2))
-		ck_assert_msg(now_ms() < end, "only %zu requests after the receiver came back",
+	t0 = td_now_ms();
+	for (int64_t end = td_now_ms() + 10000; requests(rx) < 300; td_sleep_ms(2))
+		ck_assert_msg(td_now_ms() < end, "only %zu requests after the receiver came back",
 			      requests(rx));
 	ck_assert_int_eq(td_kill9(&d), 0);
 	fprintf(stderr, "kill -9 after %zu requests\n", requests(rx));
 	restart_with(&d, args);
 	json_t *log = wait_all_acked(&d, rx, owed_all, NULL, 40000);
 	fprintf(stderr, "%zu events delivered in %lld ms after the receiver came back\n",
-		json_array_size(log), (long long)(now_ms() - t0));
+		json_array_size(log), (long long)(td_now_ms() - t0));
 	ck_assert_uint_gt(json_array_size(log), 1760);
 	json_decref(wait_drained(&d, url, 5000));
 	check_deliveries(rx, log, owed_all, NULL, "webhook after a long outage");
@@ -1461,12 +1430,12 @@ START_TEST(no_more_than_webhook_concurrency_posts_are_in_flight_to_one_endpoint)
 	json_decref(fleet);
 	for (int k = 0; k < 3; k++)
 		submit(&d, k ? "other" : "one", NPU, 1, 0, false, 0, NULL);
-	for (int64_t end = now_ms() + 5000; atomic_load(&rx->hung_closed) < 1; td_sleep_ms(20)) {
+	for (int64_t end = td_now_ms() + 5000; atomic_load(&rx->hung_closed) < 1; td_sleep_ms(20)) {
 		json_t *w = webhook(&d, url);
 		ck_assert_ptr_nonnull(w);
 		ck_assert_int_le(jint(w, "in_flight"), 2);
 		json_decref(w);
-		ck_assert_msg(now_ms() < end, "no POST timed out");
+		ck_assert_msg(td_now_ms() < end, "no POST timed out");
 	}
 	td_sleep_ms(1000); /* the retries, held again */
 	int most = atomic_load(&rx->hung_max);

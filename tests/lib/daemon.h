@@ -22,6 +22,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -137,5 +138,12 @@ json_t *td_data_json(const char *name);
 int td_data_path(const char *name, char *buf, size_t n);
 /* Sleep ms milliseconds. */
 void td_sleep_ms(int ms);
+/* The monotonic clock in milliseconds. */
+int64_t td_now_ms(void);
+/* Write all of p to a socket (EINTR retried, no SIGPIPE): 0, or -1 when the peer is gone. */
+int td_send_all(int fd, const void *p, size_t n);
+/* A TCP listener on 127.0.0.1:port (0: any free port; *bound gets the port). The fd, or
+ * -errno. For the loopback servers tests run (exporters, webhook receivers). */
+int td_listen_loopback(int port, int *bound);
 
 #endif
